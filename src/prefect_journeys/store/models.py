@@ -1,0 +1,204 @@
+"""The store's tables (SQLModel). All times are naive UTC.
+
+Natural keys carry the guarantees: an enrollment is unique per (journey, customer, entry_seq); a
+send intent per (journey, version, step, customer, entry_seq); an event per ``source_id``. Surrogate
+ids are integers: compact, opaque (a provider sees an intent id, never a customer key), and made by
+the database so every insert can be one ``INSERT … SELECT``. See docs/schema.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+# JSONB on Postgres (indexable, jsonb_set), JSON text on SQLite.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# A 64-bit key that is still SQLite's rowid (autoincrement) there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=dict, sa_column=Column(JsonType, nullable=False, **kw))
+
+
+def _pk() -> Any:
+    return Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    id: str = Field(primary_key=True, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=32)
+    email_consent: bool = False
+    sms_consent: bool = False
+    whatsapp_consent: bool = False
+    attributes: dict[str, Any] = _json()
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerTag(SQLModel, table=True):
+    __tablename__ = "customer_tags"
+    customer_id: str = Field(primary_key=True, max_length=200)
+    tag: str = Field(primary_key=True, max_length=200)
+
+
+class Event(SQLModel, table=True):
+    """Append-only: customer events, step transitions, sends, deliveries, engagement, conversions."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_customer_name_time", "customer_id", "name", "occurred_at"),
+        Index("ix_events_enrollment_name", "enrollment_id", "name"),
+        Index("ix_events_journey_name", "journey_id", "name"),
+        Index("ix_events_name_seq", "name", "seq"),
+    )
+    seq: int | None = _pk()
+    source_id: str = Field(max_length=300, unique=True)  # deduplication key
+    customer_id: str = Field(max_length=200)
+    name: str = Field(max_length=120)
+    occurred_at: datetime
+    received_at: datetime
+    properties: dict[str, Any] = _json()
+    journey_id: str | None = Field(default=None, max_length=120)
+    journey_version: int | None = None
+    step_id: str | None = Field(default=None, max_length=120)
+    stage: str | None = Field(default=None, max_length=60)
+    variant: str | None = Field(default=None, max_length=120)
+    channel: str | None = Field(default=None, max_length=30)
+    enrollment_id: int | None = Field(default=None, sa_type=BigId)
+    intent_id: int | None = Field(default=None, sa_type=BigId)
+    value: float | None = None  # revenue for purchases; time-to-convert (s) for conversions
+
+
+class JourneyVersion(SQLModel, table=True):
+    """Every distinct content of a journey file (with its templates) is a version."""
+
+    __tablename__ = "journey_versions"
+    __table_args__ = (UniqueConstraint("journey_id", "content_hash"),)
+    journey_id: str = Field(primary_key=True, max_length=120)
+    version: int = Field(primary_key=True)
+    content_hash: str = Field(max_length=64)
+    plan: dict[str, Any] = _json()
+    source_path: str | None = None
+    created_at: datetime
+
+
+class JourneyState(SQLModel, table=True):
+    __tablename__ = "journey_state"
+    journey_id: str = Field(primary_key=True, max_length=120)
+    activated_at: datetime
+    last_schedule_fire: datetime | None = None
+    last_tick_at: datetime | None = None
+
+
+class Enrollment(SQLModel, table=True):
+    """One customer's passage through one journey version (entry_seq counts her entries)."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "customer_id", "entry_seq"),
+        Index("ix_enrollments_work", "journey_id", "state", "step_id", "due_at"),
+        Index("ix_enrollments_customer", "customer_id", "journey_id"),
+    )
+    id: int | None = _pk()
+    journey_id: str = Field(max_length=120)
+    version: int
+    customer_id: str = Field(max_length=200)
+    entry_seq: int
+    entry_key: str | None = Field(default=None, max_length=200)
+    trigger_seq: int | None = Field(default=None, sa_type=BigId)  # event that caused the entry
+    triggered_at: datetime  # when the entry event happened (= entered_at otherwise)
+    entered_at: datetime
+    state: str = Field(max_length=16)  # active | completed | exited
+    step_id: str | None = Field(default=None, max_length=120)
+    step_entered_at: datetime | None = None
+    due_at: datetime | None = None
+    variant: str | None = Field(default=None, max_length=120)
+    stage: str | None = Field(default=None, max_length=60)
+    exit_reason: str | None = Field(default=None, max_length=120)
+    completed_at: datetime | None = None
+    converted_at: datetime | None = None
+    updated_at: datetime
+
+
+class SendIntent(SQLModel, table=True):
+    """A message the journey decided to send; the provider is called only after it is claimed."""
+
+    __tablename__ = "send_intents"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "version", "step_id", "customer_id", "entry_seq"),
+        Index("ix_send_intents_due", "status", "due_at"),
+        Index("ix_send_intents_customer", "customer_id", "channel", "sent_at"),
+    )
+    id: int | None = _pk()
+    journey_id: str = Field(max_length=120)
+    version: int
+    step_id: str = Field(max_length=120)
+    customer_id: str = Field(max_length=200)
+    entry_seq: int
+    enrollment_id: int = Field(sa_type=BigId)
+    channel: str = Field(max_length=30)
+    template: str = Field(max_length=200)
+    stage: str | None = Field(default=None, max_length=60)
+    variant: str | None = Field(default=None, max_length=120)
+    # planned → claimed → sent | failed | unknown | suppressed (deferrals go back to planned)
+    status: str = Field(max_length=16)
+    due_at: datetime
+    created_at: datetime
+    claimed_at: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    deferrals: int = 0
+    sent_at: datetime | None = None
+    provider_id: str | None = Field(default=None, max_length=200)
+    error: str | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    """The local channel: rendered messages kept in the store (and appended to a JSONL file)."""
+
+    __tablename__ = "outbox_messages"
+    id: int | None = _pk()
+    intent_id: int = Field(sa_type=BigId, unique=True)
+    channel: str = Field(max_length=30)
+    customer_id: str = Field(max_length=200)
+    recipient: str | None = Field(default=None, max_length=320)
+    subject: str | None = None
+    preheader: str | None = None
+    body: str
+    created_at: datetime
+
+
+class TickRun(SQLModel, table=True):
+    __tablename__ = "tick_runs"
+    id: int | None = _pk()
+    journey_id: str = Field(max_length=120)
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None = None
+    dry_run: bool = False
+    counts: dict[str, Any] = _json()
+
+
+TABLES = [
+    Customer,
+    CustomerTag,
+    Event,
+    JourneyVersion,
+    JourneyState,
+    Enrollment,
+    SendIntent,
+    OutboxMessage,
+    TickRun,
+]
+metadata = SQLModel.metadata
