@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -23,6 +23,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def _json(**kw: Any) -> Any:
     return Field(default_factory=dict, sa_column=Column(JsonType, nullable=False, **kw))
+
+
+def _ts(nullable: bool = False) -> Any:
+    """Naive-UTC timestamp (the store's convention), also on SQLModel's aware-by-default typing."""
+    return Field(default=None, sa_type=DateTime(timezone=False), nullable=nullable)
 
 
 def _pk() -> Any:
@@ -42,8 +47,8 @@ class Customer(SQLModel, table=True):
     sms_consent: bool = False
     whatsapp_consent: bool = False
     attributes: dict[str, Any] = _json()
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class CustomerTag(SQLModel, table=True):
@@ -66,8 +71,8 @@ class Event(SQLModel, table=True):
     source_id: str = Field(max_length=300, unique=True)  # deduplication key
     customer_id: str = Field(max_length=200)
     name: str = Field(max_length=120)
-    occurred_at: datetime
-    received_at: datetime
+    occurred_at: datetime = _ts()
+    received_at: datetime = _ts()
     properties: dict[str, Any] = _json()
     journey_id: str | None = Field(default=None, max_length=120)
     journey_version: int | None = None
@@ -90,15 +95,15 @@ class JourneyVersion(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     plan: dict[str, Any] = _json()
     source_path: str | None = None
-    created_at: datetime
+    created_at: datetime = _ts()
 
 
 class JourneyState(SQLModel, table=True):
     __tablename__ = "journey_state"
     journey_id: str = Field(primary_key=True, max_length=120)
-    activated_at: datetime
-    last_schedule_fire: datetime | None = None
-    last_tick_at: datetime | None = None
+    activated_at: datetime = _ts()
+    last_schedule_fire: datetime | None = _ts(nullable=True)
+    last_tick_at: datetime | None = _ts(nullable=True)
 
 
 class Enrollment(SQLModel, table=True):
@@ -117,18 +122,18 @@ class Enrollment(SQLModel, table=True):
     entry_seq: int
     entry_key: str | None = Field(default=None, max_length=200)
     trigger_seq: int | None = Field(default=None, sa_type=BigId)  # event that caused the entry
-    triggered_at: datetime  # when the entry event happened (= entered_at otherwise)
-    entered_at: datetime
+    triggered_at: datetime = _ts()  # when the entry event happened (= entered_at otherwise)
+    entered_at: datetime = _ts()
     state: str = Field(max_length=16)  # active | completed | exited
     step_id: str | None = Field(default=None, max_length=120)
-    step_entered_at: datetime | None = None
-    due_at: datetime | None = None
+    step_entered_at: datetime | None = _ts(nullable=True)
+    due_at: datetime | None = _ts(nullable=True)
     variant: str | None = Field(default=None, max_length=120)
     stage: str | None = Field(default=None, max_length=60)
     exit_reason: str | None = Field(default=None, max_length=120)
-    completed_at: datetime | None = None
-    converted_at: datetime | None = None
-    updated_at: datetime
+    completed_at: datetime | None = _ts(nullable=True)
+    converted_at: datetime | None = _ts(nullable=True)
+    updated_at: datetime = _ts()
 
 
 class SendIntent(SQLModel, table=True):
@@ -153,13 +158,13 @@ class SendIntent(SQLModel, table=True):
     variant: str | None = Field(default=None, max_length=120)
     # planned → claimed → sent | failed | unknown | suppressed (deferrals go back to planned)
     status: str = Field(max_length=16)
-    due_at: datetime
-    created_at: datetime
-    claimed_at: datetime | None = None
+    due_at: datetime = _ts()
+    created_at: datetime = _ts()
+    claimed_at: datetime | None = _ts(nullable=True)
     claim_token: str | None = Field(default=None, max_length=64)
     attempts: int = 0
     deferrals: int = 0
-    sent_at: datetime | None = None
+    sent_at: datetime | None = _ts(nullable=True)
     provider_id: str | None = Field(default=None, max_length=200)
     error: str | None = None
 
@@ -176,16 +181,16 @@ class OutboxMessage(SQLModel, table=True):
     subject: str | None = None
     preheader: str | None = None
     body: str
-    created_at: datetime
+    created_at: datetime = _ts()
 
 
 class TickRun(SQLModel, table=True):
     __tablename__ = "tick_runs"
     id: int | None = _pk()
     journey_id: str = Field(max_length=120)
-    as_of: datetime
-    started_at: datetime
-    finished_at: datetime | None = None
+    as_of: datetime = _ts()
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
     dry_run: bool = False
     counts: dict[str, Any] = _json()
 
