@@ -133,6 +133,7 @@ class Enrollment(SQLModel, table=True):
     exit_reason: str | None = Field(default=None, max_length=120)
     completed_at: datetime | None = _ts(nullable=True)
     converted_at: datetime | None = _ts(nullable=True)
+    goal_deadline: datetime | None = _ts(nullable=True)  # triggered_at + goal window
     updated_at: datetime = _ts()
 
 

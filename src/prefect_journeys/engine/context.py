@@ -1,0 +1,92 @@
+"""What every phase of a tick knows: the connection, the plan and version, the clock, the report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, literal_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from prefect_journeys.segments.sql import SqlContext
+
+if TYPE_CHECKING:
+    from prefect_journeys.definition.compiler import Plan
+    from prefect_journeys.definition.model import Journey
+
+
+@dataclass
+class TickReport:
+    journey: str
+    version: int
+    as_of: datetime
+    dry_run: bool = False
+    entered: int = 0
+    moved: dict[str, int] = field(default_factory=dict)  # arrivals per step
+    intents: int = 0
+    sent: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    unknown: int = 0
+    converted: int = 0
+    exited: int = 0
+    completed: int = 0
+    would_send: list[dict[str, Any]] = field(default_factory=list)  # dry run: ids only
+    task_runs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "would_send"}
+        out["as_of"] = self.as_of.isoformat()
+        if self.dry_run:
+            out["would_send"] = self.would_send
+        return out
+
+    def add(self, other: TickReport) -> None:
+        for key in ("entered", "intents", "sent", "deferred", "suppressed", "failed", "cancelled"):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        for key in ("unknown", "converted", "exited", "completed"):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        for step, count in other.moved.items():
+            self.moved[step] = self.moved.get(step, 0) + count
+
+
+@dataclass
+class StepContext:
+    """One phase's view: a connection, one journey version's plan, and the tick's clock."""
+
+    conn: Connection
+    plan: Plan
+    version: int
+    as_of: datetime
+    now: datetime
+    report: TickReport
+
+    @property
+    def journey(self) -> Journey:
+        return self.plan.journey
+
+    @property
+    def journey_id(self) -> str:
+        return str(self.plan.journey.id)
+
+    @property
+    def dialect(self) -> str:
+        return str(self.conn.dialect.name)
+
+    def sql(self, enrollment_id: ColumnElement[Any] | None = None) -> SqlContext:
+        return SqlContext(
+            as_of=self.as_of,
+            segments=dict(self.plan.segments),
+            enrollment_id=enrollment_id,
+            journey_id=self.journey_id,
+            dialect=self.dialect,
+        )
+
+    def json(self, value: dict[str, Any] | None = None) -> ColumnElement[Any]:
+        """A JSON constant usable in ``INSERT … SELECT`` on both dialects."""
+        text = json.dumps(value or {}, sort_keys=True).replace("'", "''")
+        return literal_column(f"'{text}'::jsonb" if self.dialect == "postgresql" else f"'{text}'")

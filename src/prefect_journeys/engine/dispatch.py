@@ -1,0 +1,390 @@
+"""Dispatch: claim due intents in their own committed transaction, re-check, render, send.
+
+For every batch of due intents:
+1. claim — ``UPDATE … SET status='claimed'`` (Postgres: ``FOR UPDATE SKIP LOCKED``; SQLite: the
+   write lock of ``BEGIN IMMEDIATE``), committed before anything else happens;
+2. re-check each claimed intent: exited enrollment → cancelled; no consent or no address →
+   suppressed; in quiet hours or over a frequency cap (recipient's local time) → back to planned
+   with a later ``due_at`` (deferred, never dropped);
+3. render (strict Liquid) → failed on a template error;
+4. send through the channel and record the outcome with a ``message.*`` event.
+Frequency caps count every message sent to the customer on that channel, across journeys.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+
+from prefect_journeys.connectors.base import Channel, OutboundMessage, SendOutcome
+from prefect_journeys.connectors.outbox import OutboxChannel
+from prefect_journeys.definition.durations import parse_cap
+from prefect_journeys.engine import clock
+from prefect_journeys.engine.context import TickReport
+from prefect_journeys.engine.sqlbits import TAGS, C, E, I
+from prefect_journeys.store.writes import insert_events
+
+CONSENT = {"email": "email_consent", "sms": "sms_consent", "whatsapp": "whatsapp_consent"}
+ADDRESS = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+CUSTOMER_FIELDS = (
+    "id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "timezone",
+    "locale",
+    "email_consent",
+    "sms_consent",
+    "whatsapp_consent",
+    "created_at",
+)
+
+
+@dataclass
+class Decision:
+    row: Any
+    action: str  # send | cancel | suppress | defer | fail
+    reason: str | None = None
+    until: datetime | None = None
+    message: OutboundMessage | None = None
+
+
+PlanLookup = Callable[[Connection, str, int], Any]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        journey_id: str,
+        as_of: datetime,
+        now: datetime,
+        report: TickReport,
+        plan_of: PlanLookup,
+        channel: Channel | None = None,
+        *,
+        dry_conn: Connection | None = None,
+        batch_size: int = 1000,
+        lease: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.engine = engine
+        self.journey_id = journey_id
+        self.as_of = as_of
+        self.now = now
+        self.report = report
+        self.plan_of = plan_of
+        self.channel = channel or OutboxChannel()
+        self.dry_conn = dry_conn
+        self.batch_size = batch_size
+        self.lease = lease
+
+    # -- transactions: one per claim and one per batch outcome; a single rolled-back one when dry
+    def _tx(self) -> Any:
+        if self.dry_conn is not None:
+            from contextlib import nullcontext
+
+            return nullcontext(self.dry_conn)
+        return self.engine.begin()
+
+    def run(self) -> None:
+        with self._tx() as conn:
+            self._release_stale(conn)
+        while True:
+            with self._tx() as conn:
+                token = self._claim(conn)
+                rows = self._claimed(conn, token) if token else []
+            if not rows:
+                return
+            with self._tx() as conn:
+                decisions = self._decide(conn, rows)
+                sent = self._apply(conn, decisions)
+            if self.dry_conn is None and isinstance(self.channel, OutboxChannel):
+                self.channel.flush_jsonl(sent)
+            if self.dry_conn is not None and len(rows) < self.batch_size:
+                return
+
+    def _release_stale(self, conn: Connection) -> None:
+        """Claims older than the lease: for the transactional outbox nothing can have been sent
+        (its write commits together with 'sent'), so they return to planned; for a provider the
+        outcome is unknown and a reconciler must settle it from provider evidence."""
+        stale = and_(
+            I.c.journey_id == self.journey_id,
+            I.c.status == "claimed",
+            I.c.claimed_at < self.now - self.lease,
+        )
+        transactional = getattr(self.channel, "transactional", False)
+        values: dict[str, Any] = (
+            {"status": "planned", "claim_token": None}
+            if transactional
+            else {"status": "unknown", "error": "claim lease expired before an outcome"}
+        )
+        conn.execute(update(I).where(stale).values(**values))
+
+    def _claim(self, conn: Connection) -> str | None:
+        due = (
+            select(I.c.id)
+            .where(
+                I.c.journey_id == self.journey_id,
+                I.c.status == "planned",
+                I.c.due_at <= self.as_of,
+            )
+            .order_by(I.c.due_at, I.c.id)
+            .limit(self.batch_size)
+        )
+        if conn.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = list(conn.execute(due).scalars())
+        if not ids:
+            return None
+        token = uuid.uuid4().hex
+        conn.execute(
+            update(I)
+            .where(I.c.id.in_(ids), I.c.status == "planned")
+            .values(
+                status="claimed",
+                claim_token=token,
+                claimed_at=self.now,
+                attempts=I.c.attempts + 1,
+            )
+        )
+        return token
+
+    def _claimed(self, conn: Connection, token: str) -> list[Any]:
+        query = (
+            select(
+                I.c.id.label("intent_id"),
+                I.c.version,
+                I.c.step_id,
+                I.c.customer_id,
+                I.c.enrollment_id,
+                I.c.channel,
+                I.c.template,
+                I.c.stage,
+                I.c.variant,
+                I.c.deferrals,
+                I.c.created_at,
+                E.c.state.label("enrollment_state"),
+                *[C.c[f].label(f"c_{f}") for f in CUSTOMER_FIELDS],
+                C.c.attributes.label("c_attributes"),
+            )
+            .select_from(
+                I.outerjoin(C, C.c.id == I.c.customer_id).outerjoin(E, E.c.id == I.c.enrollment_id)
+            )
+            .where(I.c.claim_token == token)
+            .order_by(I.c.customer_id, I.c.created_at, I.c.id)
+        )
+        return list(conn.execute(query))
+
+    # -- decisions --------------------------------------------------------------------------
+    def _decide(self, conn: Connection, rows: Sequence[Any]) -> list[Decision]:
+        customers = sorted({r.customer_id for r in rows})
+        tags: dict[str, list[str]] = defaultdict(list)
+        for customer_id, tag in conn.execute(
+            select(TAGS.c.customer_id, TAGS.c.tag).where(TAGS.c.customer_id.in_(customers))
+        ):
+            tags[customer_id].append(tag)
+        history: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        for customer_id, channel, sent_at in conn.execute(
+            select(I.c.customer_id, I.c.channel, I.c.sent_at).where(
+                I.c.customer_id.in_(customers),
+                I.c.status == "sent",
+                I.c.sent_at > self.as_of - timedelta(days=8),
+                I.c.sent_at <= self.as_of,
+            )
+        ):
+            history[(customer_id, channel)].append(sent_at)
+        return [self._decide_one(conn, row, tags, history) for row in rows]
+
+    def _decide_one(
+        self,
+        conn: Connection,
+        row: Any,
+        tags: dict[str, list[str]],
+        history: dict[tuple[str, str], list[datetime]],
+    ) -> Decision:
+        if row.enrollment_state == "exited":
+            return Decision(row, "cancel", "enrollment exited")
+        if row.c_id is None:
+            return Decision(row, "suppress", "customer unknown")
+        consent = CONSENT.get(row.channel)
+        if consent and not getattr(row, f"c_{consent}"):
+            return Decision(row, "suppress", "no consent")
+        address = getattr(row, f"c_{ADDRESS[row.channel]}") if row.channel in ADDRESS else row.c_id
+        if not address:
+            return Decision(row, "suppress", "no address")
+        plan = self.plan_of(conn, self.journey_id, row.version)
+        settings = plan.journey.settings
+        tz = clock.zone(row.c_timezone, settings.timezone)
+        when = self.as_of
+        if settings.quiet_hours is not None:
+            start, end = settings.quiet_hours.window
+            later = clock.quiet_hours_end(when, start, end, tz)
+            if later > when:
+                return Decision(row, "defer", "quiet_hours", until=later)
+        cap = settings.frequency_cap.get(row.channel)
+        if cap:
+            limit, unit = parse_cap(cap)
+            window_start, window_end = clock.cap_window(when, unit, tz)
+            sent = [t for t in history[(row.customer_id, row.channel)] if t >= window_start]
+            if len(sent) >= limit:
+                until = window_end
+                if settings.quiet_hours is not None:
+                    start, end = settings.quiet_hours.window
+                    until = clock.quiet_hours_end(until, start, end, tz)
+                return Decision(row, "defer", "frequency_cap", until=until)
+        try:
+            message = self._render(plan, row, tags.get(row.customer_id, []), address)
+        except Exception as exc:  # a template error fails this message, not the tick
+            return Decision(row, "fail", f"render: {exc}")
+        history[(row.customer_id, row.channel)].append(when)  # counts toward the cap in-batch
+        return Decision(row, "send", message=message)
+
+    def _render(self, plan: Any, row: Any, tags: list[str], address: str) -> OutboundMessage:
+        from prefect_journeys.definition.templates import render
+
+        step = plan.journey.step(row.step_id)
+        spec = plan.templates[row.template]
+        customer = {f: getattr(row, f"c_{f}") for f in CUSTOMER_FIELDS}
+        customer["attributes"] = row.c_attributes or {}
+        customer["tags"] = sorted(tags)
+        context = {
+            "customer": customer,
+            "data": dict(step.send.data),
+            "journey": {"id": plan.journey.id, "name": plan.journey.name or plan.journey.id},
+            "step": {"id": step.id, "stage": step.stage},
+        }
+        rendered = render(spec, context)
+        return OutboundMessage(
+            intent_id=row.intent_id,
+            channel=row.channel,
+            customer_id=row.customer_id,
+            to=address,
+            subject=rendered.subject,
+            preheader=rendered.preheader,
+            body=rendered.body,
+            tags={"journey": self.journey_id, "version": row.version, "step": row.step_id},
+        )
+
+    # -- outcomes ---------------------------------------------------------------------------
+    def _apply(self, conn: Connection, decisions: list[Decision]) -> list[OutboundMessage]:
+        events: list[dict[str, Any]] = []
+        to_send = [d for d in decisions if d.action == "send"]
+        messages = [d.message for d in to_send if d.message is not None]
+        outcomes: dict[int, SendOutcome] = {}
+        if self.dry_conn is not None:
+            for d in to_send:
+                self.report.would_send.append(
+                    {
+                        "intent_id": d.row.intent_id,
+                        "step": d.row.step_id,
+                        "customer_id": d.row.customer_id,
+                        "channel": d.row.channel,
+                    }
+                )
+            outcomes = {m.intent_id: SendOutcome(m.intent_id, "sent", "dry-run") for m in messages}
+        elif messages:
+            if isinstance(self.channel, OutboxChannel):
+                self.channel.bind(conn)
+            outcomes = {o.intent_id: o for o in self.channel.send_batch(messages)}
+        updates: list[dict[str, Any]] = []
+        for d in decisions:
+            row = d.row
+            base = {"iid": row.intent_id, "provider_id": None, "error": None, "sent_at": None}
+            if d.action == "send":
+                outcome = outcomes.get(row.intent_id) or SendOutcome(row.intent_id, "unknown")
+                status = outcome.status
+                updates.append(
+                    base
+                    | {
+                        "status": status,
+                        "provider_id": outcome.provider_id,
+                        "error": outcome.error,
+                        "sent_at": self.as_of if status == "sent" else None,
+                        "due_at": None,
+                        "deferrals": row.deferrals,
+                    }
+                )
+                name = {"sent": "message.sent", "failed": "message.failed"}.get(status)
+                counter = {"sent": "sent", "failed": "failed", "unknown": "unknown"}[status]
+                setattr(self.report, counter, getattr(self.report, counter) + 1)
+                if name:
+                    events.append(self._event(row, name, {"provider_id": outcome.provider_id}))
+                continue
+            if d.action == "defer":
+                updates.append(
+                    base
+                    | {
+                        "status": "planned",
+                        "due_at": d.until,
+                        "deferrals": row.deferrals + 1,
+                    }
+                )
+                self.report.deferred += 1
+                props = {"reason": d.reason, "until": d.until.isoformat() if d.until else None}
+                events.append(self._event(row, "message.deferred", props, seq=row.deferrals + 1))
+                continue
+            status = {"cancel": "cancelled", "suppress": "suppressed", "fail": "failed"}[d.action]
+            updates.append(
+                base
+                | {"status": status, "error": d.reason, "due_at": None, "deferrals": row.deferrals}
+            )
+            counter = {"cancelled": "cancelled", "suppressed": "suppressed", "failed": "failed"}[
+                status
+            ]
+            setattr(self.report, counter, getattr(self.report, counter) + 1)
+            events.append(self._event(row, f"message.{status}", {"reason": d.reason}))
+        if updates:
+            stmt = (
+                update(I)
+                .where(I.c.id == bindparam("iid"))
+                .values(
+                    status=bindparam("status"),
+                    provider_id=bindparam("provider_id"),
+                    error=bindparam("error"),
+                    sent_at=bindparam("sent_at"),
+                    deferrals=bindparam("deferrals"),
+                    claim_token=None,
+                )
+            )
+            conn.execute(stmt, [{k: v for k, v in u.items() if k != "due_at"} for u in updates])
+            due_changes = [
+                {"iid": u["iid"], "new_due": u["due_at"]} for u in updates if u["due_at"]
+            ]
+            if due_changes:
+                conn.execute(
+                    update(I).where(I.c.id == bindparam("iid")).values(due_at=bindparam("new_due")),
+                    due_changes,
+                )
+        insert_events(conn, events)
+        return [
+            m
+            for m in messages
+            if outcomes.get(m.intent_id) and outcomes[m.intent_id].status == "sent"
+        ]
+
+    def _event(
+        self, row: Any, name: str, properties: dict[str, Any], seq: int = 0
+    ) -> dict[str, Any]:
+        return {
+            "source_id": f"{name}:{row.intent_id}" + (f":{seq}" if seq else ""),
+            "customer_id": row.customer_id,
+            "name": name,
+            "occurred_at": self.as_of,
+            "received_at": self.now,
+            "properties": properties,
+            "journey_id": self.journey_id,
+            "journey_version": row.version,
+            "step_id": row.step_id,
+            "stage": row.stage,
+            "variant": row.variant,
+            "channel": row.channel,
+            "enrollment_id": row.enrollment_id,
+            "intent_id": row.intent_id,
+        }

@@ -1,0 +1,126 @@
+"""Dialect differences the engine needs, in one place (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Float,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import BIT
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import ColumnElement
+
+from prefect_journeys.store.models import (
+    Customer,
+    CustomerTag,
+    Enrollment,
+    Event,
+    JourneyState,
+    JourneyVersion,
+    OutboxMessage,
+    SendIntent,
+    TickRun,
+)
+
+E = Enrollment.__table__  # type: ignore[attr-defined]
+I = SendIntent.__table__  # type: ignore[attr-defined]  # noqa: E741
+EV = Event.__table__  # type: ignore[attr-defined]
+C = Customer.__table__  # type: ignore[attr-defined]
+TAGS = CustomerTag.__table__  # type: ignore[attr-defined]
+VERSIONS = JourneyVersion.__table__  # type: ignore[attr-defined]
+STATE = JourneyState.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+TICKS = TickRun.__table__  # type: ignore[attr-defined]
+
+
+def insert_ignore(conn: Connection, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def as_text(value: ColumnElement[Any]) -> ColumnElement[str]:
+    return cast(value, String)
+
+
+def concat(*parts: Any) -> ColumnElement[str]:
+    """``a || b || …`` with literals bound as text."""
+    out: ColumnElement[str] | None = None
+    for part in parts:
+        piece = literal(part, String) if isinstance(part, str) else as_text(part)
+        out = piece if out is None else out.concat(piece)
+    assert out is not None
+    return out
+
+
+def add_seconds(
+    conn: Connection, column: ColumnElement[Any], delta: timedelta
+) -> ColumnElement[Any]:
+    seconds = int(delta.total_seconds())
+    if conn.dialect.name == "postgresql":
+        return column + text(f"interval '{seconds} seconds'")
+    # Keep SQLAlchemy's storage format (microseconds) so string comparison stays exact.
+    return func.strftime("%Y-%m-%d %H:%M:%f000", column, f"+{seconds} seconds", type_=DateTime)
+
+
+def seconds_between(conn: Connection, later: Any, earlier: Any) -> ColumnElement[float]:
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", later - earlier), Float)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def bucket(conn: Connection, key: ColumnElement[str]) -> ColumnElement[int]:
+    """0..99 from md5(key): the same number as ``store.database.bucket`` in Python."""
+    if conn.dialect.name == "postgresql":
+        hex16 = literal("x", String).concat(func.lpad(func.substr(func.md5(key), 1, 8), 16, "0"))
+        return cast(cast(hex16, BIT(64)), BigInteger) % 100
+    return func.pj_bucket(key)
+
+
+def json_equals(column: Any, key: str, value: Any, dialect: str) -> ColumnElement[bool]:
+    """``column[key] == value`` for a JSON object column, typed by ``value`` (10 == 10.0, not '10')."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return column.op("->")(literal(key, String)) == cast(literal(_dumps(value)), JSONB)
+    path = '$."' + key.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return func.json_type(column, path) == ("true" if value else "false")
+    if value is None:
+        return func.json_type(column, path) == "null"
+    if isinstance(value, str):
+        return and_(
+            func.json_type(column, path) == "text", func.json_extract(column, path) == value
+        )
+    return and_(
+        func.json_type(column, path).in_(("integer", "real")),
+        func.json_extract(column, path) == value,
+    )
+
+
+def props_match(column: Any, where: dict[str, Any], dialect: str) -> ColumnElement[bool]:
+    """Every ``where`` property equal (``true`` when there is none)."""
+    return and_(true(), *(json_equals(column, k, v, dialect) for k, v in where.items()))
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def run_count(conn: Connection, stmt: Any, key: Any) -> int:
+    """Execute an ``INSERT … SELECT`` and count inserted rows portably (RETURNING ``key``)."""
+    return len(conn.execute(stmt.returning(key)).all())

@@ -1,0 +1,216 @@
+"""One tick of one journey at time ``as_of``: exits and goals, enroll, advance, dispatch.
+
+Every phase is set-based SQL over all due enrollments, so the number of phases (and of Prefect
+task runs, when a flow runs them) depends on the journey's steps, never on the audience size.
+Phases commit one by one; a dry run runs them all in one transaction that is rolled back and calls
+no channel. Re-running a tick at the same ``as_of`` changes nothing: every insert is guarded by a
+natural key and every move needs a due enrollment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Connection, Engine, insert, update
+
+from prefect_journeys.connectors.base import Channel
+from prefect_journeys.connectors.outbox import OutboxChannel
+from prefect_journeys.engine import versions
+from prefect_journeys.engine.context import StepContext, TickReport
+from prefect_journeys.engine.dispatch import Dispatcher
+from prefect_journeys.engine.enroll import enroll
+from prefect_journeys.engine.goals import apply_exits, apply_goals
+from prefect_journeys.engine.sqlbits import STATE, TICKS
+from prefect_journeys.engine.steps import process_step
+from prefect_journeys.store.database import to_utc_naive, utcnow
+
+if TYPE_CHECKING:
+    from prefect_journeys.definition.compiler import Plan
+
+T = TypeVar("T")
+Runner = Callable[[str, Callable[[], T]], T]
+MAX_SETTLE_PASSES = 50
+
+
+def _direct(_name: str, fn: Callable[[], T]) -> T:
+    return fn()
+
+
+class Tick:
+    """The phases of one tick, callable one by one (the Prefect flow wraps each in a task)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        plan: Plan,
+        as_of: datetime | None = None,
+        *,
+        dry_run: bool = False,
+        channel: Channel | None = None,
+        outbox_path: Path | None = None,
+        batch_size: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.as_of = to_utc_naive(as_of) if as_of else utcnow()
+        self.now = utcnow()
+        self.dry_run = dry_run
+        self.channel = channel or OutboxChannel(outbox_path)
+        self.batch_size = batch_size
+        self.journey_id = str(plan.journey.id)
+        self._dry_conn: Connection | None = None
+        self.version = 0
+        self.activated_at = self.as_of
+        self.last_fire: datetime | None = None
+        self.report = TickReport(self.journey_id, 0, self.as_of, dry_run)
+
+    @contextmanager
+    def session(self) -> Iterator[Tick]:
+        """Wraps a whole tick: a dry run keeps one transaction open and rolls it back."""
+        if not self.dry_run:
+            yield self
+            return
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            self._dry_conn = conn
+            try:
+                yield self
+            finally:
+                self._dry_conn = None
+                transaction.rollback()
+
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        if self._dry_conn is not None:
+            yield self._dry_conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    def _ctx(self, conn: Connection, version: int) -> StepContext:
+        plan = (
+            self.plan
+            if version == self.version
+            else versions.plan_of(conn, self.journey_id, version)
+        )
+        return StepContext(conn, plan, version, self.as_of, self.now, self.report)
+
+    # -- phases -------------------------------------------------------------------------------
+    def prepare(self) -> int:
+        with self._conn() as conn:
+            self.version = versions.register(conn, self.plan, self.now)
+            self.activated_at, self.last_fire = versions.ensure_state(
+                conn, self.journey_id, self.as_of
+            )
+            self.live = versions.live_versions(conn, self.journey_id, self.as_of)
+        self.report.version = self.version
+        if self.version not in self.live:
+            self.live.append(self.version)
+        return self.version
+
+    def rules(self) -> int:
+        """Exit conditions and goal conversions, for every live version."""
+        moved = 0
+        with self._conn() as conn:
+            for version in self.live:
+                ctx = self._ctx(conn, version)
+                moved += apply_exits(ctx) + apply_goals(ctx)
+        return moved
+
+    def enroll(self) -> int:
+        with self._conn() as conn:
+            return enroll(self._ctx(conn, self.version), self.activated_at, self.last_fire)
+
+    def step(self, step_id: str) -> int:
+        """Process one step id in every live version that has it."""
+        moved = 0
+        with self._conn() as conn:
+            for version in self.live:
+                ctx = self._ctx(conn, version)
+                if step_id in {s.id for s in ctx.journey.steps}:
+                    moved += process_step(ctx, step_id)
+        return moved
+
+    def steps_in_order(self) -> list[str]:
+        ordered = list(self.plan.order)
+        with self._conn() as conn:
+            for version in self.live:
+                for step_id in self._ctx(conn, version).plan.order:
+                    if step_id not in ordered:
+                        ordered.append(step_id)
+        return ordered
+
+    def settle(self) -> int:
+        """Further passes until nothing moves (rare: the ordered first pass moves almost all)."""
+        total = 0
+        for _ in range(MAX_SETTLE_PASSES):
+            moved = sum(self.step(step_id) for step_id in self.steps_in_order())
+            total += moved
+            if not moved:
+                return total
+        raise RuntimeError(f"journey {self.journey_id}: enrollments still moving after settling")
+
+    def dispatch(self) -> int:
+        Dispatcher(
+            self.engine,
+            self.journey_id,
+            self.as_of,
+            self.now,
+            self.report,
+            versions.plan_of,
+            self.channel,
+            dry_conn=self._dry_conn,
+            batch_size=self.batch_size,
+        ).run()
+        return self.report.sent
+
+    def finish(self) -> TickReport:
+        with self._conn() as conn:
+            conn.execute(
+                update(STATE)
+                .where(STATE.c.journey_id == self.journey_id)
+                .values(last_tick_at=self.as_of)
+            )
+            conn.execute(
+                insert(TICKS).values(
+                    journey_id=self.journey_id,
+                    as_of=self.as_of,
+                    started_at=self.now,
+                    finished_at=utcnow(),
+                    dry_run=self.dry_run,
+                    counts=self.report.to_dict(),
+                )
+            )
+        return self.report
+
+    def run(self, runner: Runner[Any] = _direct) -> TickReport:
+        """All phases in order; ``runner(name, fn)`` lets a caller wrap each (e.g. as a task)."""
+        name = self.journey_id
+        with self.session():
+            runner(f"{name}/prepare", self.prepare)
+            runner(f"{name}/rules", self.rules)
+            runner(f"{name}/enroll", self.enroll)
+            for step_id in self.steps_in_order():
+                runner(f"{name}/{step_id}", lambda s=step_id: self.step(s))
+            runner(f"{name}/settle", self.settle)
+            runner(f"{name}/dispatch", self.dispatch)
+            return runner(f"{name}/finish", self.finish)
+
+
+def run_tick(
+    engine: Engine,
+    plan: Plan,
+    as_of: datetime | None = None,
+    *,
+    dry_run: bool = False,
+    channel: Channel | None = None,
+    outbox_path: Path | None = None,
+    runner: Runner[Any] = _direct,
+) -> TickReport:
+    """Run one tick of ``plan`` at ``as_of`` (default: now). See the module docstring."""
+    tick = Tick(engine, plan, as_of, dry_run=dry_run, channel=channel, outbox_path=outbox_path)
+    return tick.run(runner)
