@@ -25,6 +25,8 @@ class TickReport:
     dry_run: bool = False
     entered: int = 0
     moved: dict[str, int] = field(default_factory=dict)  # arrivals per step
+    sent_by_step: dict[str, int] = field(default_factory=dict)
+    converted_by_step: dict[str, int] = field(default_factory=dict)  # step at conversion
     intents: int = 0
     sent: int = 0
     deferred: int = 0
@@ -50,8 +52,25 @@ class TickReport:
             setattr(self, key, getattr(self, key) + getattr(other, key))
         for key in ("unknown", "converted", "exited", "completed"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
-        for step, count in other.moved.items():
-            self.moved[step] = self.moved.get(step, 0) + count
+        for mine, theirs in (
+            (self.moved, other.moved),
+            (self.sent_by_step, other.sent_by_step),
+            (self.converted_by_step, other.converted_by_step),
+        ):
+            for step, count in theirs.items():
+                mine[step] = mine.get(step, 0) + count
+
+    def per_step(self, step_ids: list[str]) -> list[dict[str, Any]]:
+        """Rows for the tick's table artifact: arrivals, sends and conversions per step."""
+        return [
+            {
+                "step": step,
+                "moved_in": self.moved.get(step, 0),
+                "sent": self.sent_by_step.get(step, 0),
+                "converted": self.converted_by_step.get(step, 0),
+            }
+            for step in step_ids
+        ]
 
 
 @dataclass

@@ -314,6 +314,9 @@ class Dispatcher:
                 name = {"sent": "message.sent", "failed": "message.failed"}.get(status)
                 counter = {"sent": "sent", "failed": "failed", "unknown": "unknown"}[status]
                 setattr(self.report, counter, getattr(self.report, counter) + 1)
+                if status == "sent":
+                    steps = self.report.sent_by_step
+                    steps[row.step_id] = steps.get(row.step_id, 0) + 1
                 if name:
                     events.append(self._event(row, name, {"provider_id": outcome.provider_id}))
                 continue
@@ -330,15 +333,12 @@ class Dispatcher:
                 props = {"reason": d.reason, "until": d.until.isoformat() if d.until else None}
                 events.append(self._event(row, "message.deferred", props, seq=row.deferrals + 1))
                 continue
-            status = {"cancel": "cancelled", "suppress": "suppressed", "fail": "failed"}[d.action]
+            final = {"cancel": "cancelled", "suppress": "suppressed", "fail": "failed"}[d.action]
             updates.append(
                 base
-                | {"status": status, "error": d.reason, "due_at": None, "deferrals": row.deferrals}
+                | {"status": final, "error": d.reason, "due_at": None, "deferrals": row.deferrals}
             )
-            counter = {"cancelled": "cancelled", "suppressed": "suppressed", "failed": "failed"}[
-                status
-            ]
-            setattr(self.report, counter, getattr(self.report, counter) + 1)
+            setattr(self.report, final, getattr(self.report, final) + 1)
             events.append(self._event(row, f"message.{status}", {"reason": d.reason}))
         if updates:
             stmt = (

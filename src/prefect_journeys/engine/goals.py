@@ -69,15 +69,16 @@ def apply_goals(ctx: StepContext) -> int:
         E.c.goal_deadline >= ctx.as_of - window,  # closed long ago: final, skip
         E.c.triggered_at <= ctx.as_of,
     )
-    converted_ids = [
-        row[0]
-        for row in ctx.conn.execute(
-            update(E)
-            .where(open_window, first_hit.is_not(None))
-            .values(converted_at=first_hit, updated_at=ctx.now)
-            .returning(E.c.id)
-        )
-    ]
+    converted = ctx.conn.execute(
+        update(E)
+        .where(open_window, first_hit.is_not(None))
+        .values(converted_at=first_hit, updated_at=ctx.now)
+        .returning(E.c.id, E.c.step_id)
+    ).all()
+    converted_ids = [row[0] for row in converted]
+    for _, step_id in converted:
+        key = step_id or "(finished)"
+        ctx.report.converted_by_step[key] = ctx.report.converted_by_step.get(key, 0) + 1
     if not converted_ids:
         return 0
     for start in range(0, len(converted_ids), 1000):
@@ -93,8 +94,8 @@ def apply_goals(ctx: StepContext) -> int:
         )
     ctx.report.converted += len(converted_ids)
     if goal.exit:
-        converted = and_(active(ctx), E.c.converted_at.is_not(None))
-        move(ctx, converted, "exit", reason="goal")
+        converters = and_(active(ctx), E.c.converted_at.is_not(None))
+        move(ctx, converters, "exit", reason="goal")
     return len(converted_ids)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -195,7 +196,7 @@ class Tick:
             runner(f"{name}/rules", self.rules)
             runner(f"{name}/enroll", self.enroll)
             for step_id in self.steps_in_order():
-                runner(f"{name}/{step_id}", lambda s=step_id: self.step(s))
+                runner(f"{name}/{step_id}", partial(self.step, step_id))
             runner(f"{name}/settle", self.settle)
             runner(f"{name}/dispatch", self.dispatch)
             return runner(f"{name}/finish", self.finish)

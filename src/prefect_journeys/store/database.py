@@ -75,3 +75,14 @@ def to_utc_naive(value: datetime) -> datetime:
 
 def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+_engines: dict[str, Engine] = {}
+
+
+def cached_engine(url: str | None = None) -> Engine:
+    """One engine per URL per process (flows and tasks share its pool)."""
+    key = url or default_url()
+    if key not in _engines:
+        _engines[key] = make_engine(key)
+    return _engines[key]

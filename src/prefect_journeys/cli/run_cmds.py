@@ -1,0 +1,200 @@
+"""``journeys run`` (one tick as a Prefect flow run) and ``journeys serve`` (serve deployments)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from prefect_journeys.cli.common import (
+    EXIT_PROBLEMS,
+    console,
+    err,
+    fail,
+    parse_as_of,
+    project_root,
+    quiet_prefect,
+)
+
+
+def _check_journey(root: Path, journey: str) -> str:
+    """The journey id (``journey`` may be an id or a file), or exit 1 with its problems."""
+    from prefect_journeys.definition.project import Project
+
+    project = Project.load(root)
+    journey_id = journey
+    candidate = Path(journey)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        record = project.journey_file(candidate)
+        if record is None or record.journey is None:
+            problems = project.problems_in(project.display(candidate))
+            for problem in problems:
+                err.print(str(problem))
+            raise typer.Exit(EXIT_PROBLEMS)
+        journey_id = str(record.journey.id)
+    if journey_id not in project.journeys:
+        known = ", ".join(sorted(project.journeys)) or "none"
+        raise fail(f"no journey {journey_id!r} in {root / 'journeys'} (journeys: {known})")
+    problems = project.problems_for(journey_id)
+    if problems:
+        for problem in problems:
+            err.print(str(problem))
+        err.print(f"[red]journey {journey_id!r} has {len(problems)} problem(s); nothing was run[/]")
+        raise typer.Exit(EXIT_PROBLEMS)
+    return journey_id
+
+
+def print_tick(counts: dict[str, Any]) -> None:
+    title = f"{counts['journey']} v{counts['version']} at {counts['as_of']}"
+    if counts.get("dry_run"):
+        title += " — DRY RUN: nothing written, nothing sent"
+    table = Table(title=title)
+    for column in ("entered", "intents", "sent", "deferred", "suppressed", "failed", "converted"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(counts[c])
+            for c in ("entered", "intents", "sent", "deferred", "suppressed", "failed", "converted")
+        )
+    )
+    console.print(table)
+    if counts.get("moved"):
+        moves = Table(title="moved into step")
+        moves.add_column("step")
+        moves.add_column("customers", justify="right")
+        for step, n in counts["moved"].items():
+            moves.add_row(step, str(n))
+        console.print(moves)
+    for item in counts.get("would_send", [])[:50]:
+        console.print(
+            f"  would send [bold]{item['step']}[/] ({item['channel']}) to customer {item['customer_id']}"
+        )
+    if len(counts.get("would_send", [])) > 50:
+        console.print(f"  … and {len(counts['would_send']) - 50} more")
+
+
+def run_command(
+    journey: str,
+    as_of: str | None,
+    dry_run: bool,
+    project: Path | None,
+    store: str | None,
+    as_json: bool,
+) -> int:
+    root = project_root(project)
+    moment = parse_as_of(as_of)
+    journey_id = _check_journey(root, journey)
+    quiet_prefect()
+    from prefect_journeys.flows.run_journey import run_journey
+
+    counts = run_journey(
+        journey=journey_id,
+        project_dir=str(root),
+        as_of=moment,
+        dry_run=dry_run,
+        database_url=store,
+    )
+    if as_json:
+        print(json.dumps(counts, default=str))
+    else:
+        print_tick(counts)
+    return 0
+
+
+def deployments_from(root: Path, interval: int) -> list[Any]:
+    """Runner deployments for ``journeys serve``: prefect.yaml's schedules when it has them,
+    else one per journey (cron for schedule entries, an interval tick for the rest)."""
+    from prefect_journeys.definition.project import Project
+    from prefect_journeys.flows.run_journey import run_journey
+
+    declared: dict[str, dict[str, Any]] = {}
+    spec = root / "prefect.yaml"
+    if spec.exists():
+        for item in (yaml.safe_load(spec.read_text()) or {}).get("deployments") or []:
+            journey = (item.get("parameters") or {}).get("journey")
+            if journey:
+                declared[journey] = item
+    project = Project.load(root)
+    out = []
+    for journey_id in sorted(project.journeys):
+        if project.problems_for(journey_id):
+            err.print(f"[yellow]skipping {journey_id}: it has problems (run journeys validate)[/]")
+            continue
+        params = {"journey": journey_id, "project_dir": str(root)}
+        item = declared.get(journey_id, {})
+        kwargs: dict[str, Any] = {}
+        schedules = item.get("schedules") or []
+        if schedules:
+            first = schedules[0]
+            if "cron" in first:
+                from prefect.client.schemas.schedules import CronSchedule
+
+                kwargs["schedule"] = CronSchedule(
+                    cron=first["cron"], timezone=first.get("timezone", "UTC")
+                )
+            elif "interval" in first:
+                kwargs["interval"] = int(first["interval"])
+        else:
+            entry = project.journeys[journey_id].journey.entry
+            if entry.schedule is not None:
+                from prefect.client.schemas.schedules import CronSchedule
+
+                kwargs["schedule"] = CronSchedule(
+                    cron=entry.schedule.cron, timezone=entry.schedule.timezone
+                )
+            else:
+                kwargs["interval"] = interval
+        out.append(run_journey.to_deployment(name=journey_id, parameters=params, **kwargs))
+    return out
+
+
+def serve_command(project: Path | None, interval: int) -> int:
+    root = project_root(project)
+    quiet_prefect()
+    deployments = deployments_from(root, interval)
+    if not deployments:
+        raise fail("no valid journeys to serve", EXIT_PROBLEMS)
+    from prefect import serve
+
+    serve(*deployments)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        journey: str = typer.Argument(..., help="journey id, or the path of its YAML file"),
+        as_of: str | None = typer.Option(
+            None, "--as-of", help="the tick's clock (ISO time); default now"
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="compute everything, write and send nothing"
+        ),
+        project: Path | None = typer.Option(
+            None, "--project", help="project folder (default: here)"
+        ),
+        store: str | None = typer.Option(
+            None,
+            "--store",
+            help="database URL (default: $JOURNEYS_DATABASE_URL or .journeys/journeys.db)",
+        ),
+        as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    ) -> None:
+        """Run one tick of a journey as a Prefect flow run."""
+        raise typer.Exit(run_command(journey, as_of, dry_run, project, store, as_json))
+
+    @app.command("serve")
+    def serve(
+        project: Path | None = typer.Option(
+            None, "--project", help="project folder (default: here)"
+        ),
+        interval: int = typer.Option(
+            300, "--interval", help="tick interval (s) for journeys without a schedule"
+        ),
+    ) -> None:
+        """Serve every journey as a scheduled Prefect deployment from this process (no work pool)."""
+        raise typer.Exit(serve_command(project, interval))

@@ -1,0 +1,88 @@
+"""The one generic Prefect flow: a run is one tick of one journey at ``as_of``.
+
+Each phase of the tick is a Prefect task named ``<journey>/<phase or step>``, so a tick runs
+``steps + 6`` task runs whatever the audience size. Tasks take no parameters and return counts:
+no email, phone or customer data ever reaches Prefect's parameters, results or logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.events import emit_event
+
+from prefect_journeys.definition.project import Project
+from prefect_journeys.engine.tick import Tick
+from prefect_journeys.store.database import cached_engine
+from prefect_journeys.store.migrate import ensure_schema
+
+T = TypeVar("T")
+TICK_EVENT = "journey.tick.completed"
+
+
+def task_runner() -> tuple[Callable[[str, Callable[[], T]], T], list[str]]:
+    """A runner that runs each tick phase as a Prefect task; also returns the names it ran."""
+    names: list[str] = []
+
+    def run(name: str, fn: Callable[[], T]) -> T:
+        names.append(name)
+        return task(name=name, task_run_name=name)(fn)()
+
+    return run, names
+
+
+@flow(name="run-journey", flow_run_name="{journey}", log_prints=False)
+def run_journey(
+    journey: str,
+    project_dir: str = ".",
+    as_of: datetime | None = None,
+    dry_run: bool = False,
+    database_url: str | None = None,
+    outbox_path: str | None = None,
+) -> dict[str, Any]:
+    """Run one tick of ``journey`` (an id in ``project_dir/journeys``) at ``as_of`` (default now)."""
+    logger = get_run_logger()
+    project = Project.load(Path(project_dir))
+    plan = project.plan(journey)
+    engine = cached_engine(database_url)
+    ensure_schema(engine)
+    outbox = Path(outbox_path) if outbox_path else Path(project_dir) / ".journeys" / "outbox.jsonl"
+    tick = Tick(engine, plan, as_of, dry_run=dry_run, outbox_path=outbox)
+    runner, names = task_runner()
+    report = tick.run(runner)
+    report.task_runs = len(names)
+    counts = report.to_dict()
+    logger.info(
+        "journey %s v%s at %s: entered %s, sent %s, deferred %s, converted %s%s",
+        journey,
+        report.version,
+        report.as_of.isoformat(),
+        report.entered,
+        report.sent,
+        report.deferred,
+        report.converted,
+        " (dry run: nothing written or sent)" if dry_run else "",
+    )
+    create_table_artifact(
+        table=report.per_step([s.id for s in plan.journey.steps]),
+        key=f"journey-{journey.replace('_', '-')}-tick",
+        description=(
+            f"{journey} v{report.version} tick at {report.as_of.isoformat()}: entered "
+            f"{report.entered}, sent {report.sent}, converted {report.converted}"
+        ),
+    )
+    if not dry_run:
+        emit_event(
+            event=TICK_EVENT,
+            resource={
+                "prefect.resource.id": f"prefect-journeys.journey.{journey}",
+                "prefect.resource.name": journey,
+            },
+            payload={k: v for k, v in counts.items() if k != "would_send"},
+        )
+    return counts
