@@ -339,7 +339,7 @@ class Dispatcher:
                 | {"status": final, "error": d.reason, "due_at": None, "deferrals": row.deferrals}
             )
             setattr(self.report, final, getattr(self.report, final) + 1)
-            events.append(self._event(row, f"message.{status}", {"reason": d.reason}))
+            events.append(self._event(row, f"message.{final}", {"reason": d.reason}))
         if updates:
             stmt = (
                 update(I)
