@@ -236,6 +236,7 @@ def run_demo(
     seed: int = 7,
     store: Path = DEFAULT_DEMO_STORE,
     start: datetime = DEFAULT_START,
+    tick: timedelta = timedelta(hours=1),
     progress: bool = False,
     run_tick: RunTick | None = None,
 ) -> dict[str, Any]:
@@ -251,6 +252,7 @@ def run_demo(
         days=days,
         seed=seed,
         start=start,
+        tick=tick,
         reset=True,
         progress=progress,
         run_tick=run_tick,
@@ -407,9 +409,11 @@ def demo_command(
     seed: int = 7,
     store: Path = DEFAULT_DEMO_STORE,
     start: str | None = None,
+    tick: str = "1h",
     as_json: bool = False,
 ) -> int:
     start_at = parse_start(start)
+    tick_every = parse_tick(tick)
     return _run(
         lambda: run_demo(
             project=project,
@@ -418,6 +422,7 @@ def demo_command(
             seed=seed,
             store=store,
             start=start_at,
+            tick=tick_every,
             progress=not as_json,
         ),
         as_json,
@@ -485,6 +490,7 @@ def register(app: typer.Typer) -> None:
         start: Annotated[
             str | None, typer.Option("--start", help="Simulated start, ISO (UTC).")
         ] = None,
+        tick: Annotated[str, typer.Option("--tick", help="Time between ticks, e.g. 1h.")] = "1h",
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
         """Simulate every journey of the project on a fresh store and show the results."""
@@ -496,6 +502,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 store=store,
                 start=start,
+                tick=tick,
                 as_json=as_json,
             )
         )

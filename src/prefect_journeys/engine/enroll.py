@@ -13,7 +13,20 @@ from datetime import datetime
 from typing import Any
 
 from croniter import croniter
-from sqlalchemy import and_, exists, func, literal, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from prefect_journeys.definition.durations import parse_duration
@@ -166,8 +179,9 @@ def enroll_audience(ctx: StepContext, rule: Any | None) -> int:
     chosen = (
         select(
             C.c.id.label("customer_id"),
-            literal(None).label("entry_key"),
-            literal(None).label("trigger_seq"),
+            # Typed NULLs: Postgres types an untyped NULL in a derived table as text.
+            cast(null(), String).label("entry_key"),
+            cast(null(), BigInteger).label("trigger_seq"),
             literal(ctx.as_of).label("triggered_at"),
             literal(1).label("ordinal"),
         )

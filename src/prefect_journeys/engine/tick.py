@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from prefect_journeys.connectors.base import Channel
 from prefect_journeys.connectors.outbox import OutboxChannel
@@ -25,7 +25,8 @@ from prefect_journeys.engine.context import StepContext, TickReport
 from prefect_journeys.engine.dispatch import Dispatcher
 from prefect_journeys.engine.enroll import enroll
 from prefect_journeys.engine.goals import apply_exits, apply_goals
-from prefect_journeys.engine.sqlbits import STATE, TICKS
+from prefect_journeys.definition.model import WaitForStep
+from prefect_journeys.engine.sqlbits import STATE, TICKS, E
 from prefect_journeys.engine.steps import process_step
 from prefect_journeys.store.database import to_utc_naive, utcnow
 
@@ -64,6 +65,7 @@ class Tick:
         self.batch_size = batch_size
         self.journey_id = str(plan.journey.id)
         self._dry_conn: Connection | None = None
+        self.pending: dict[int, set[str]] | None = None  # steps with due work, per version
         self.version = 0
         self.activated_at = self.as_of
         self.last_fire: datetime | None = None
@@ -124,16 +126,51 @@ class Tick:
 
     def enroll(self) -> int:
         with self._conn() as conn:
-            return enroll(self._ctx(conn, self.version), self.activated_at, self.last_fire)
+            count = enroll(self._ctx(conn, self.version), self.activated_at, self.last_fire)
+        self.pending = None  # newcomers and rule exits change what is due
+        return count
+
+    def _find_work(self, conn: Connection) -> None:
+        """Which steps have due enrollments (or wait for events), per live version: one query."""
+        self.pending = {version: set() for version in self.live}
+        waiting_for = {
+            step.id
+            for version in self.live
+            for step in self._ctx(conn, version).journey.steps
+            if isinstance(step, WaitForStep)
+        }
+        query = (
+            select(E.c.version, E.c.step_id)
+            .where(
+                E.c.journey_id == self.journey_id,
+                E.c.state == "active",
+                or_(E.c.due_at <= self.as_of, E.c.step_id.in_(waiting_for)),
+            )
+            .group_by(E.c.version, E.c.step_id)
+        )
+        for version, step_id in conn.execute(query):
+            self.pending.setdefault(int(version), set()).add(step_id)
 
     def step(self, step_id: str) -> int:
-        """Process one step id in every live version that has it."""
+        """Process one step id in every live version that has due work there.
+
+        Steps without due enrollments are skipped without a statement; a step that receives
+        arrivals during the pass becomes pending, so the ordered pass carries customers along.
+        """
         moved = 0
         with self._conn() as conn:
+            if self.pending is None:
+                self._find_work(conn)
+            assert self.pending is not None
             for version in self.live:
+                todo = self.pending.setdefault(version, set())
+                if step_id not in todo:
+                    continue
+                todo.discard(step_id)
                 ctx = self._ctx(conn, version)
-                if step_id in {s.id for s in ctx.journey.steps}:
-                    moved += process_step(ctx, step_id)
+                before = dict(self.report.moved)
+                moved += process_step(ctx, step_id)
+                todo.update(t for t, n in self.report.moved.items() if n != before.get(t, 0))
         return moved
 
     def steps_in_order(self) -> list[str]:
@@ -149,6 +186,7 @@ class Tick:
         """Further passes until nothing moves (rare: the ordered first pass moves almost all)."""
         total = 0
         for _ in range(MAX_SETTLE_PASSES):
+            self.pending = None  # look again: what is due now
             moved = sum(self.step(step_id) for step_id in self.steps_in_order())
             total += moved
             if not moved:

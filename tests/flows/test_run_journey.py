@@ -1,0 +1,147 @@
+"""The Prefect flow: one tick per run, a fixed number of task runs, artifacts, events, no PII."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from prefect_journeys.store import make_engine
+from prefect_journeys.store.migrate import ensure_schema
+from prefect_journeys.store.writes import insert_events, upsert_customers
+
+pytestmark = pytest.mark.prefect
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 3, 2, 9, 0)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    for folder in ("journeys", "templates", "segments"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
+def _population(url: str, n: int) -> None:
+    engine = make_engine(url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        upsert_customers(
+            conn,
+            [
+                {
+                    "id": f"cust-{i}",
+                    "email": f"person{i}@example.com",
+                    "phone": f"+4477009{i:05d}"[:13],
+                    "first_name": "Alex",
+                    "timezone": "UTC",
+                    "email_consent": True,
+                    "sms_consent": True,
+                }
+                for i in range(n)
+            ],
+        )
+        insert_events(
+            conn,
+            [
+                {
+                    "source_id": f"signup-{i}",
+                    "customer_id": f"cust-{i}",
+                    "name": "signed_up",
+                    "occurred_at": T0 - timedelta(minutes=30),
+                }
+                for i in range(n)
+            ],
+        )
+    engine.dispose()
+
+
+def _run(project: Path, url: str, at: datetime, **kw: Any) -> dict[str, Any]:
+    from prefect_journeys.flows.run_journey import run_journey
+
+    return run_journey(
+        journey="welcome_series",
+        project_dir=str(project),
+        as_of=at,
+        database_url=url,
+        outbox_path=str(project / "outbox.jsonl"),
+        **kw,
+    )
+
+
+def test_task_runs_do_not_grow_with_the_audience(
+    prefect_server: None, project: Path, tmp_path: Path
+) -> None:
+    small, large = f"sqlite:///{tmp_path / 's.db'}", f"sqlite:///{tmp_path / 'l.db'}"
+    _population(small, 5)
+    _population(large, 400)
+    first_small = _run(project, small, T0)
+    first_large = _run(project, large, T0)
+    assert first_small["entered"] == 5 and first_large["entered"] == 400
+    assert first_small["sent"] == 5 and first_large["sent"] == 400
+    steps = 11  # welcome_series
+    assert first_small["task_runs"] == first_large["task_runs"] == steps + 6
+
+
+def test_dry_run_writes_nothing_and_real_run_leaves_artifact_and_event(
+    prefect_server: None, project: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    _population(url, 3)
+    dry = _run(project, url, T0, dry_run=True)
+    assert dry["dry_run"] and dry["sent"] == 3 and len(dry["would_send"]) == 3
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from send_intents")).scalar_one() == 0
+        assert conn.execute(text("select count(*) from enrollments")).scalar_one() == 0
+    real = _run(project, url, T0)
+    assert real["sent"] == 3
+    assert (project / "outbox.jsonl").read_text().count("\n") == 3
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["journey-welcome-series-tick"]))
+        )
+        assert artifacts, "the tick left no table artifact"
+        rows = artifacts[0].data
+        assert isinstance(rows, list | str)
+        assert "intro" in str(rows)
+        response = client.request(
+            "POST",
+            "/events/filter",
+            json={"filter": {"event": {"name": ["journey.tick.completed"]}}},
+        )
+        names = [e["event"] for e in response.json().get("events", [])]
+        assert "journey.tick.completed" in names
+
+
+def test_no_personal_data_in_prefect_logs_params_or_results(
+    prefect_server: None, project: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'pii.db'}"
+    _population(url, 4)
+    counts = _run(project, url, T0)
+    assert "@example.com" not in str(counts)
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(), limit=200)
+        task_runs = client.read_task_runs(limit=200)
+    text_blob = " ".join(log.message for log in logs)
+    assert "welcome_series" in text_blob  # the flow did log
+    for needle in ("@example.com", "+44770"):
+        assert needle not in text_blob
+    ours = [run for run in task_runs if run.name.startswith("welcome_series/")]
+    assert len(ours) >= 17
+    for run in ours:
+        assert run.task_inputs == {}, f"{run.name} takes inputs: {run.task_inputs}"
