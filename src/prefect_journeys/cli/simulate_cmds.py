@@ -191,6 +191,7 @@ def run_simulation(
     reset: bool = False,
     progress: bool = False,
     run_tick: RunTick | None = None,
+    run_day: Callable[[Any, int], int] | None = None,
 ) -> dict[str, Any]:
     """Load the journeys at ``path``, simulate, and return the figures (JSON-ready)."""
     from prefect_journeys.simulation.runner import ensure_store, simulate
@@ -216,6 +217,7 @@ def run_simulation(
                 tick_every=tick,
                 on_day=on_day,
                 run_tick=run_tick,
+                run_day=run_day,
             )
         figures = reports(engine, plans)
     finally:
@@ -239,6 +241,7 @@ def run_demo(
     tick: timedelta = timedelta(hours=1),
     progress: bool = False,
     run_tick: RunTick | None = None,
+    run_day: Callable[[Any, int], int] | None = None,
 ) -> dict[str, Any]:
     """A fresh SQLite store, every journey of ``project``, simulated; the figures as data."""
     if not (Path(project) / "journeys").is_dir():
@@ -256,6 +259,7 @@ def run_demo(
         reset=True,
         progress=progress,
         run_tick=run_tick,
+        run_day=run_day,
     )
 
 
@@ -371,6 +375,22 @@ def _run(action: Callable[[], dict[str, Any]], as_json: bool) -> int:
     return 0
 
 
+def _with_prefect(enabled: bool, action: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
+    """Run ``action`` inside the ``simulate-journeys`` Prefect flow (a task per simulated day)."""
+    if not enabled:
+        return action
+
+    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        from prefect_journeys.cli.common import quiet_prefect
+
+        quiet_prefect()
+        from prefect_journeys.flows.simulate import simulate_in_flow
+
+        return simulate_in_flow(action, *args, **kwargs)
+
+    return run
+
+
 def simulate_command(
     path: Path,
     *,
@@ -382,11 +402,12 @@ def simulate_command(
     store: str | None = None,
     reset: bool = False,
     as_json: bool = False,
+    prefect: bool = True,
 ) -> int:
     start_at = parse_start(start)
     tick_every = parse_tick(tick)
     return _run(
-        lambda: run_simulation(
+        lambda: _with_prefect(prefect, run_simulation)(
             path,
             store=store or DEFAULT_SIMULATION_STORE,
             customers=customers,
@@ -411,11 +432,12 @@ def demo_command(
     start: str | None = None,
     tick: str = "1h",
     as_json: bool = False,
+    prefect: bool = True,
 ) -> int:
     start_at = parse_start(start)
     tick_every = parse_tick(tick)
     return _run(
-        lambda: run_demo(
+        lambda: _with_prefect(prefect, run_demo)(
             project=project,
             customers=customers,
             days=days,
@@ -458,6 +480,13 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--reset", help="Delete the SQLite store file first.")
         ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+        prefect: Annotated[
+            bool,
+            typer.Option(
+                "--prefect/--no-prefect",
+                help="Run as a Prefect flow, a task per simulated day (default), or directly.",
+            ),
+        ] = True,
     ) -> None:
         """Run journeys against simulated customers and print their figures."""
         raise typer.Exit(
@@ -471,6 +500,7 @@ def register(app: typer.Typer) -> None:
                 store=store,
                 reset=reset,
                 as_json=as_json,
+                prefect=prefect,
             )
         )
 
@@ -492,6 +522,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tick: Annotated[str, typer.Option("--tick", help="Time between ticks, e.g. 1h.")] = "1h",
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+        prefect: Annotated[
+            bool,
+            typer.Option(
+                "--prefect/--no-prefect",
+                help="Run as a Prefect flow, a task per simulated day (default), or directly.",
+            ),
+        ] = True,
     ) -> None:
         """Simulate every journey of the project on a fresh store and show the results."""
         raise typer.Exit(
@@ -504,6 +541,7 @@ def register(app: typer.Typer) -> None:
                 start=start,
                 tick=tick,
                 as_json=as_json,
+                prefect=prefect,
             )
         )
 

@@ -133,6 +133,82 @@ class SimulationResult:
         }
 
 
+class Simulation:
+    """A simulation that advances in steps (a day at a time), so a caller can wrap each step,
+    e.g. as a Prefect task. :func:`simulate` runs it to the end."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        plans: Sequence[Any],
+        *,
+        customers: int,
+        days: int,
+        seed: int,
+        start: datetime,
+        tick_every: timedelta = timedelta(hours=1),
+        run_tick: RunTick | None = None,
+        rates: Mapping[str, Mapping[str, float]] | None = None,
+        new_share: float = DEFAULT_NEW_SHARE,
+    ) -> None:
+        if customers < 1:
+            raise ValueError("customers must be at least 1")
+        if days < 1:
+            raise ValueError("days must be at least 1")
+        if tick_every <= timedelta(0) or tick_every > timedelta(days=1):
+            raise ValueError("tick_every must be longer than zero and at most one day")
+        self.engine = engine
+        self.tick = run_tick or default_run_tick
+        self.began = time.perf_counter()
+        self.start = to_utc_naive(start)
+        self.end = self.start + timedelta(days=days)
+        self.days = days
+        self.tick_every = tick_every
+        population = Population(
+            customers, seed, self.start, new_share=new_share, signup_span=self.end - self.start
+        )
+        self.behaviour = BehaviourModel(seed, rates, population=population)
+        with engine.begin() as conn:
+            initial = seed_population(conn, population)
+        self.result = SimulationResult(
+            seed=seed,
+            start=self.start,
+            end=self.end,
+            days=days,
+            tick_every=tick_every,
+            customers=customers,
+            initial_customers=len(initial),
+        )
+        self.journeys = [(plan_journey_id(plan), plan) for plan in plans]
+        for journey_id, _ in self.journeys:
+            self.result.journeys.setdefault(journey_id, JourneyTotals())
+        self.clock = self.start
+
+    def run_day(self, day: int) -> int:
+        """Advance through simulated day ``day`` (0-based); returns the ticks run."""
+        until = min(self.start + timedelta(days=day + 1), self.end)
+        ticks = 0
+        while self.clock < until:
+            now = min(self.clock + self.tick_every, until)
+            with self.engine.begin() as conn:
+                for name, count in self.behaviour.background(conn, self.clock, now).items():
+                    self.result.count(name, count)
+            for journey_id, plan in self.journeys:
+                report = _report_dict(self.tick(self.engine, plan, now))
+                self.result.journeys[journey_id].add(report)
+            with self.engine.begin() as conn:
+                for name, count in self.behaviour.react(conn, self.clock, now).items():
+                    self.result.count(name, count)
+            self.result.ticks += 1
+            ticks += 1
+            self.clock = now
+        return ticks
+
+    def finish(self) -> SimulationResult:
+        self.result.elapsed_seconds = time.perf_counter() - self.began
+        return self.result
+
+
 def simulate(
     engine: Engine,
     plans: Sequence[Any],
@@ -146,61 +222,35 @@ def simulate(
     run_tick: RunTick | None = None,
     rates: Mapping[str, Mapping[str, float]] | None = None,
     new_share: float = DEFAULT_NEW_SHARE,
+    run_day: Callable[[Simulation, int], int] | None = None,
 ) -> SimulationResult:
     """Simulate ``days`` days of ``customers`` customers going through ``plans``.
 
     The store must have its schema (see :func:`ensure_store`). ``run_tick(engine, plan, as_of)``
-    defaults to the engine's tick; pass a wrapped one (e.g. a Prefect task) or a fake in tests.
-    ``on_day(day_index)`` is called after each simulated day (0-based).
+    defaults to the engine's tick; pass a fake in tests. ``on_day(day_index)`` is called after
+    each simulated day (0-based); ``run_day(simulation, day)`` lets a caller wrap each day (the
+    Prefect flow runs each as a task).
     """
-    if customers < 1:
-        raise ValueError("customers must be at least 1")
-    if days < 1:
-        raise ValueError("days must be at least 1")
-    if tick_every <= timedelta(0) or tick_every > timedelta(days=1):
-        raise ValueError("tick_every must be longer than zero and at most one day")
-    tick = run_tick or default_run_tick
-    began = time.perf_counter()
-    start = to_utc_naive(start)
-    end = start + timedelta(days=days)
-    population = Population(customers, seed, start, new_share=new_share, signup_span=end - start)
-    behaviour = BehaviourModel(seed, rates, population=population)
-
-    with engine.begin() as conn:
-        initial = seed_population(conn, population)
-    result = SimulationResult(
+    simulation = Simulation(
+        engine,
+        plans,
+        customers=customers,
+        days=days,
         seed=seed,
         start=start,
-        end=end,
-        days=days,
         tick_every=tick_every,
-        customers=customers,
-        initial_customers=len(initial),
+        run_tick=run_tick,
+        rates=rates,
+        new_share=new_share,
     )
-    journeys = [(plan_journey_id(plan), plan) for plan in plans]
-    for journey_id, _ in journeys:
-        result.journeys.setdefault(journey_id, JourneyTotals())
-
-    previous = start
-    day_done = 0
-    while previous < end:
-        now = min(previous + tick_every, end)
-        with engine.begin() as conn:
-            for name, count in behaviour.background(conn, previous, now).items():
-                result.count(name, count)
-        for journey_id, plan in journeys:
-            result.journeys[journey_id].add(_report_dict(tick(engine, plan, now)))
-        with engine.begin() as conn:
-            for name, count in behaviour.react(conn, previous, now).items():
-                result.count(name, count)
-        result.ticks += 1
-        while day_done < days and now >= start + timedelta(days=day_done + 1):
-            if on_day is not None:
-                on_day(day_done)
-            day_done += 1
-        previous = now
-    result.elapsed_seconds = time.perf_counter() - began
-    return result
+    for day in range(days):
+        if run_day is not None:
+            run_day(simulation, day)
+        else:
+            simulation.run_day(day)
+        if on_day is not None:
+            on_day(day)
+    return simulation.finish()
 
 
-__all__ = ["JourneyTotals", "SimulationResult", "default_run_tick", "ensure_store", "simulate"]
+__all__ = ["JourneyTotals", "Simulation", "SimulationResult", "default_run_tick", "ensure_store", "simulate"]
