@@ -104,7 +104,14 @@ def load_templates() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1000) -> int:
-    from sqlalchemy import text
+    from sqlalchemy import String, column, insert, table, text
+
+    OUTBOX = table(  # noqa: N806  (a lightweight table: just the columns written)
+        "outbox_messages",
+        column("id"), column("intent_id"), column("channel", String), column("customer_id", String),
+        column("recipient", String), column("subject", String), column("preheader", String),
+        column("body", String), column("created_at"),
+    )
 
     definition, compiled = load_templates()
     journey, steps = definition["journey"], definition["steps"]
@@ -234,7 +241,8 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
                     "SELECT i.id, i.version, i.step_id, i.customer_id, i.enrollment_id, i.channel,"
                     " i.template, i.stage, i.variant, c.email, c.first_name, c.attributes"
                     " FROM send_intents i JOIN customers c ON c.id = i.customer_id"
-                    " WHERE i.claim_token = :tok ORDER BY i.customer_id, i.created_at, i.id"
+                    f" WHERE i.id IN ({marks}) AND i.claim_token = :tok"
+                    " ORDER BY i.customer_id, i.created_at, i.id"
                 ),
                 {"tok": token},
             ).all()
@@ -257,20 +265,13 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
             )
             records.append(r)
         with engine.begin() as conn:
-            names = list(outbox[0]) if outbox else []
-            by_intent: dict[int, int] = {}
-            for start in range(0, len(outbox), 100):  # multi-row VALUES … RETURNING
-                chunk = outbox[start : start + 100]
-                params = {f"{c}{k}": v for k, row in enumerate(chunk) for c, v in row.items()}
-                stmt = (
-                    f"INSERT INTO outbox_messages ({', '.join(names)}) VALUES "
-                    + ", ".join(
-                        "(" + ", ".join(f":{c}{k}" for c in names) + ")" for k in range(len(chunk))
-                    )
-                    + " RETURNING id, intent_id"
+            # executemany with RETURNING (SQLAlchemy batches it as multi-row VALUES)
+            by_intent = {
+                int(intent_id): int(out_id)
+                for out_id, intent_id in conn.execute(
+                    insert(OUTBOX).returning(OUTBOX.c.id, OUTBOX.c.intent_id), outbox
                 )
-                for out_id, intent_id in conn.execute(text(stmt), params):
-                    by_intent[int(intent_id)] = int(out_id)
+            }
             conn.execute(
                 text(
                     "UPDATE send_intents SET status = 'sent', provider_id = :pid, error = NULL,"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def test_mangled_journeys_never_raise(tmp_path: Path, edits: list[Any]) -> None:
             data = _mangle(data, path, action, new)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit removed or retyped the path
-    root = make_project(tmp_path / str(abs(hash(repr(edits)))), {"j": yaml.safe_dump(data)})
+    root = make_project(Path(tempfile.mkdtemp(dir=tmp_path)), {"j": yaml.safe_dump(data)})
     project = Project.load(root)
     for problem in project.problems:
         assert "internal error" not in problem.message, str(problem)
@@ -92,7 +93,7 @@ def test_random_text_never_raises(text: str) -> None:
 )
 @given(st.text(alphabet=st.sampled_from(list("ab:-[]{}\n '\"&*!|>#%")), max_size=120))
 def test_random_yaml_like_text_in_a_project(tmp_path: Path, text: str) -> None:
-    root = make_project(tmp_path / str(abs(hash(text))), {"j": text})
+    root = make_project(Path(tempfile.mkdtemp(dir=tmp_path)), {"j": text})
     project = Project.load(root)
     for problem in project.problems:
         assert "internal error" not in problem.message, str(problem)
