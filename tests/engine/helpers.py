@@ -11,14 +11,20 @@ from sqlalchemy import Engine, select, text
 
 from prefect_journeys.definition.compiler import Plan
 from prefect_journeys.definition.project import Project
-from prefect_journeys.engine.tick import TickReport, run_tick
+from prefect_journeys.engine.context import TickReport
+from prefect_journeys.engine.tick import run_tick
 from prefect_journeys.store.writes import insert_events, upsert_customers
 
 T0 = datetime(2026, 3, 2, 9, 0)  # a Monday, 09:00 UTC
 
 TEMPLATES = {
-    "hello": "channel: email\nsubject: 'Hi {{ customer.first_name }}'\nbody: 'Hello {{ customer.first_name }}'\n",
-    "discount": "channel: email\nsubject: '{{ data.percent }}% off'\nbody: 'Take {{ data.percent }}% off'\n",
+    "hello": (
+        "channel: email\nsubject: 'Hi {{ customer.first_name }}'\n"
+        "body: 'Hello {{ customer.first_name }}'\n"
+    ),
+    "discount": (
+        "channel: email\nsubject: '{{ data.percent }}% off'\nbody: 'Take {{ data.percent }}% off'\n"
+    ),
     "nudge": "channel: sms\nbody: 'Still thinking, {{ customer.first_name }}?'\n",
 }
 
@@ -124,7 +130,7 @@ def sends(engine: Engine) -> list[tuple[str, str, str]]:
         rows = conn.execute(
             text("select customer_id, step_id, status from send_intents order by customer_id, id")
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r[0], r[1], r[2]) for r in rows]
 
 
 def sent_steps(engine: Engine, customer: str) -> list[str]:
@@ -143,7 +149,11 @@ def enrollment(engine: Engine, customer: str) -> Any:
 
 
 def run_span(
-    engine: Engine, plan: Plan, start: datetime, end: datetime, every: timedelta = timedelta(hours=1)
+    engine: Engine,
+    plan: Plan,
+    start: datetime,
+    end: datetime,
+    every: timedelta = timedelta(hours=1),
 ) -> None:
     """Ticks at start, start + every, … up to and including end."""
     at = start
@@ -228,7 +238,8 @@ def row_counts(engine: Engine) -> dict[str, int]:
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the engine's tables (except tick_runs, which logs each tick) for equality checks."""
+    """Every row of the store's tables for equality checks (tick_runs and journey_state, which log
+    each tick, excepted)."""
     from prefect_journeys.store import metadata
 
     skip = {"tick_runs", "journey_state"}

@@ -1,13 +1,13 @@
-"""Branch: cases in order (attribute ops, performed within a window, engagement, all/any/not), else."""
+"""Branch: cases in order (attribute ops, performed within a window, engagement, all/any/not),
+then else."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from helpers import customers, enrollments, event, plan_of, run_at, sent_to, tag, when
+from sqlalchemy import Engine
 
 JOURNEY = """
 id: j
@@ -27,7 +27,10 @@ steps:
         next: r_opened
       - when: {all: [{attribute: plan, op: "=", value: pro}, {performed: purchase, within: 7d}]}
         next: r_pro_buyer
-      - when: {any: [{attribute: age, op: ">=", value: 30}, {attribute: tags, op: contains, value: vip}]}
+      - when:
+          any:
+            - {attribute: age, op: ">=", value: 30}
+            - {attribute: tags, op: contains, value: vip}
         next: r_older_or_vip
       - when: {not: {attribute: country, op: in, value: [de, fr]}}
         next: r_abroad
@@ -67,9 +70,27 @@ def test_branch_routes_each_customer_to_her_first_matching_case(
     event(engine, "other_click", "purchase", when(1, 12))
     run_at(engine, plan, when(2, 9))
     ids = {e["customer_id"]: e["id"] for e in enrollments(engine)}
-    event(engine, "clicker", "message.opened", when(2, 9, 10), columns={"enrollment_id": ids["clicker"], "step_id": "intro"})
-    event(engine, "clicker", "message.clicked", when(2, 9, 11), columns={"enrollment_id": ids["clicker"], "step_id": "intro"})
-    event(engine, "opener", "message.opened", when(2, 9, 20), columns={"enrollment_id": ids["opener"], "step_id": "intro"})
+    event(
+        engine,
+        "clicker",
+        "message.opened",
+        when(2, 9, 10),
+        columns={"enrollment_id": ids["clicker"], "step_id": "intro"},
+    )
+    event(
+        engine,
+        "clicker",
+        "message.clicked",
+        when(2, 9, 11),
+        columns={"enrollment_id": ids["clicker"], "step_id": "intro"},
+    )
+    event(
+        engine,
+        "opener",
+        "message.opened",
+        when(2, 9, 20),
+        columns={"enrollment_id": ids["opener"], "step_id": "intro"},
+    )
     event(
         engine,
         "other_click",

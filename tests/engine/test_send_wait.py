@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from helpers import customers, enrollments, event, intents, outbox, plan_of, run_at, sent_to, when
+from sqlalchemy import Engine
 
 DURATION = """
 id: j

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from helpers import customers, enrollments, intents, plan_of, run_at, variant_of, when
+from sqlalchemy import Engine
 
 JOURNEY = """
 id: split_test

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from helpers import customers, enrollments, event, intents, plan_of, run_at, steps_visited, when
+from sqlalchemy import Engine
 
 JOURNEY = """
 id: j

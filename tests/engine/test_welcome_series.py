@@ -6,8 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
-
 from helpers import (
     customers,
     enrollments,
@@ -20,6 +18,7 @@ from helpers import (
     variant_of,
     when,
 )
+from sqlalchemy import Engine
 
 WELCOME = """
 id: welcome_series
@@ -75,7 +74,9 @@ TEMPLATES = {
     "welcome_intro": "channel: email\nsubject: 'Welcome, {{ customer.first_name }}'\nbody: 'Hi'\n",
     "brand_highlights": "channel: email\nsubject: 'Our story'\nbody: 'Highlights'\n",
     "follow_us_and_install_app": "channel: email\nsubject: 'Join us'\nbody: 'Get the app'\n",
-    "discount": "channel: email\nsubject: '{{ data.percent }}% off'\nbody: 'Code {{ data.percent }}'\n",
+    "discount": (
+        "channel: email\nsubject: '{{ data.percent }}% off'\nbody: 'Code {{ data.percent }}'\n"
+    ),
     "offer_reminder": "channel: sms\nbody: 'Your offer ends soon, {{ customer.first_name }}'\n",
 }
 WEIGHTS = [("discount_10", 45), ("discount_20", 45), ("holdout", 10)]

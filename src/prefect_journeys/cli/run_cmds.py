@@ -37,6 +37,13 @@ def _check_journey(root: Path, journey: str) -> str:
             raise typer.Exit(EXIT_PROBLEMS)
         journey_id = str(record.journey.id)
     if journey_id not in project.journeys:
+        broken = [f for f in project.journey_files if f.journey_id == journey_id]
+        if broken:
+            problems = project.problems_for_file(broken[0])
+            for problem in problems:
+                err.print(str(problem))
+            err.print(f"[red]journey {journey_id!r} has {len(problems)} problem(s); nothing was run[/]")
+            raise typer.Exit(EXIT_PROBLEMS)
         known = ", ".join(sorted(project.journeys)) or "none"
         raise fail(f"no journey {journey_id!r} in {root / 'journeys'} (journeys: {known})")
     problems = project.problems_for(journey_id)
