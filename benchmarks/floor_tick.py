@@ -371,14 +371,16 @@ def main() -> None:
     import yaml  # noqa: F401
 
     rss_before = peak_rss_mb()
+    cpu = time.process_time()
     start = time.perf_counter()
     sent = floor_tick(args.url, as_of, outbox, args.batch_size)
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     rss = peak_rss_mb()
     check = verify(args.url, args.n, outbox)
     args.out.write_text(
         json.dumps(
-            {"kind": "floor", "n": args.n, "wall_s": wall, "peak_rss_mb": rss,
+            {"kind": "floor", "n": args.n, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss,
              "rss_before_tick_mb": rss_before, "sent": sent, "task_runs": 0,
              "loadavg": os.getloadavg(), "verify": check}
         )

@@ -85,6 +85,20 @@ class ChildRss:
         self._thread.join()
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process's live children (the server)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 # ============================================================================ children
 
 
@@ -185,14 +199,19 @@ def child_framework(url: str, warm_url: str, n: int, outbox: Path) -> dict[str, 
         warm = run_journey(**_flow_kwargs(warm_url, outbox.with_suffix(".warm.jsonl")))
         startup = time.perf_counter() - start
         rss_before = peak_rss_mb()
+        server_cpu = children_cpu_s()
+        cpu = time.process_time()
         start = time.perf_counter()
         state = run_journey(**_flow_kwargs(url, outbox), return_state=True)
         wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        server_cpu = children_cpu_s() - server_cpu
         rss = peak_rss_mb()
     counts = state.result()
     api = _task_runs_from_api(state.state_details.flow_run_id)
     return {
         "kind": "framework", "n": n, "wall_s": wall, "startup_s": startup,
+        "cpu_s": cpu, "server_cpu_s": server_cpu,
         "peak_rss_mb": rss, "rss_before_tick_mb": rss_before, "server_peak_rss_mb": srv.peak_mb,
         "task_runs": counts.get("task_runs"), "warmup_task_runs": warm.get("task_runs"),
         "api_task_runs": api["count"], "phases": api["phases"], "sent": counts.get("sent"),
@@ -246,17 +265,20 @@ def child_engine(url: str, n: int, outbox: Path, profile: Path | None) -> dict[s
         import cProfile
 
         profiler = cProfile.Profile()
+    cpu = time.process_time()
     start = time.perf_counter()
     if profiler is not None:
         report = profiler.runcall(tick)
     else:
         report = tick()
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     rss = peak_rss_mb()
     if profiler is not None and profile is not None:
         profiler.dump_stats(str(profile))
     return {
-        "kind": "engine", "n": n, "wall_s": wall, "peak_rss_mb": rss, "phases": phases,
+        "kind": "engine", "n": n, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss,
+        "phases": phases,
         "sent": report.sent, "task_runs": 0, "profile": str(profile) if profile else None,
     }
 
@@ -511,8 +533,12 @@ def summarize(sizes: list[int], results: dict[int, dict[str, Any]]) -> dict[str,
         fw, fl = results[n].get("framework"), results[n].get("floor")
         ratio = fw["wall_s"] / fl["wall_s"] if ok(fw) and ok(fl) else None
         en = results[n].get("engine")
+        cpu_ratio = None
+        if ok(fw) and ok(fl) and fw.get("cpu_s") is not None and fl.get("cpu_s"):
+            cpu_ratio = (fw["cpu_s"] + (fw.get("server_cpu_s") or 0.0)) / fl["cpu_s"]
         per_size[n] = {
             "ratio": ratio,
+            "cpu_ratio": cpu_ratio,
             "engine_ratio": en["wall_s"] / fl["wall_s"] if ok(en) and ok(fl) else None,
             "same_outbox": len({r["verify"]["counts"]["outbox_sha256"]
                                 for r in results[n].values() if ok(r)}) == 1,
@@ -577,6 +603,12 @@ def print_table(sizes: list[int], results: dict, summary: dict, info: dict) -> N
               f" | {g(n, 'framework', 'peak_rss_mb', '9.0f')} | {g(n, 'floor', 'peak_rss_mb', '12.0f')}"
               f" | {g(n, 'framework', 'server_peak_rss_mb', '13.0f')}"
               f" | {g(n, 'framework', 'task_runs', '9d')} | {g(n, 'framework', 'startup_s', '10.1f')}")
+    print("CPU s (process time; framework + its Prefect server): " + "; ".join(
+        f"{n:,}: framework {g(n, 'framework', 'cpu_s', '.2f')} + server "
+        f"{g(n, 'framework', 'server_cpu_s', '.2f')}, floor {g(n, 'floor', 'cpu_s', '.2f')}, "
+        f"engine {g(n, 'engine', 'cpu_s', '.2f')}, ratio "
+        + (f"{summary['per_size'][n]['cpu_ratio']:.2f}" if summary["per_size"][n]["cpu_ratio"] else "-")
+        for n in sizes))
     scaling = summary["targets"].get("scaling")
     if scaling:
         print("scaling " + scaling["target"].split(" <=")[0] + ": " + ", ".join(

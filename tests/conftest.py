@@ -17,7 +17,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from prefect_journeys.store import make_engine, metadata
 
-PG_ADMIN_URL = os.environ.get("JOURNEYS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "JOURNEYS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_admin() -> Engine | str:
@@ -33,7 +35,13 @@ def _pg_admin() -> Engine | str:
                 versions = os.listdir("/etc/postgresql")
                 if versions:
                     subprocess.run(
-                        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "start"],
+                        [
+                            "pg_ctlcluster",
+                            "--skip-systemctl-redirect",
+                            versions[0],
+                            "main",
+                            "start",
+                        ],
                         check=False,
                         capture_output=True,
                     )

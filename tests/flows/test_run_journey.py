@@ -108,7 +108,9 @@ def test_dry_run_writes_nothing_and_real_run_leaves_artifact_and_event(
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["journey-welcome-series-tick"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["journey-welcome-series-tick"])
+            )
         )
         assert artifacts, "the tick left no table artifact"
         rows = artifacts[0].data

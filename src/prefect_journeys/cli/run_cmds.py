@@ -42,7 +42,9 @@ def _check_journey(root: Path, journey: str) -> str:
             problems = project.problems_for_file(broken[0])
             for problem in problems:
                 err.print(str(problem))
-            err.print(f"[red]journey {journey_id!r} has {len(problems)} problem(s); nothing was run[/]")
+            err.print(
+                f"[red]journey {journey_id!r} has {len(problems)} problem(s); nothing was run[/]"
+            )
             raise typer.Exit(EXIT_PROBLEMS)
         known = ", ".join(sorted(project.journeys)) or "none"
         raise fail(f"no journey {journey_id!r} in {root / 'journeys'} (journeys: {known})")

@@ -18,7 +18,9 @@ class OutboundMessage:
     body: str
     subject: str | None = None
     preheader: str | None = None
-    tags: dict[str, Any] = field(default_factory=dict)  # journey, step, version: never personal data
+    tags: dict[str, Any] = field(
+        default_factory=dict
+    )  # journey, step, version: never personal data
 
 
 @dataclass(frozen=True)

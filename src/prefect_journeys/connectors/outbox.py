@@ -54,7 +54,9 @@ class OutboxChannel:
             }
             for m in messages
         ]
-        ids = self.conn.execute(insert(outbox_t).returning(outbox_t.c.id, outbox_t.c.intent_id), rows)
+        ids = self.conn.execute(
+            insert(outbox_t).returning(outbox_t.c.id, outbox_t.c.intent_id), rows
+        )
         by_intent = {intent: str(row_id) for row_id, intent in ids.all()}
         return [
             SendOutcome(m.intent_id, "sent", provider_id=f"outbox-{by_intent[m.intent_id]}")

@@ -44,7 +44,9 @@ def format_duration(value: timedelta) -> str:
 
 def parse_time_of_day(text: str) -> time:
     if not isinstance(text, str) or not _TIME.match(text.strip()):
-        raise ValueError(f"invalid time of day {text!r}: write HH:MM on a 24-hour clock, e.g. '09:30'")
+        raise ValueError(
+            f"invalid time of day {text!r}: write HH:MM on a 24-hour clock, e.g. '09:30'"
+        )
     hour, minute = text.strip().split(":")
     return time(int(hour), int(minute))
 
@@ -53,5 +55,7 @@ def parse_cap(text: str) -> tuple[int, str]:
     """``2/day`` → (2, 'day')."""
     match = _CAP.match(text) if isinstance(text, str) else None
     if not match or int(match.group(1)) < 1:
-        raise ValueError(f"invalid frequency cap {text!r}: write e.g. '2/day', '1/hour' or '5/week'")
+        raise ValueError(
+            f"invalid frequency cap {text!r}: write e.g. '2/day', '1/hour' or '5/week'"
+        )
     return int(match.group(1)), match.group(2)

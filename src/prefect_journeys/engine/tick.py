@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,12 +20,12 @@ from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from prefect_journeys.connectors.base import Channel
 from prefect_journeys.connectors.outbox import OutboxChannel
+from prefect_journeys.definition.model import WaitForStep
 from prefect_journeys.engine import versions
 from prefect_journeys.engine.context import StepContext, TickReport
 from prefect_journeys.engine.dispatch import Dispatcher
 from prefect_journeys.engine.enroll import enroll
 from prefect_journeys.engine.goals import apply_exits, apply_goals
-from prefect_journeys.definition.model import WaitForStep
 from prefect_journeys.engine.sqlbits import STATE, TICKS, E
 from prefect_journeys.engine.steps import process_step
 from prefect_journeys.store.database import to_utc_naive, utcnow

@@ -65,7 +65,9 @@ class AttributeRule(_Rule):
     @classmethod
     def _name(cls, value: str) -> str:
         name = value.removeprefix("attributes.")
-        if not name or not all(part.replace("_", "a").replace("-", "a").isalnum() for part in name.split(".")):
+        if not name or not all(
+            part.replace("_", "a").replace("-", "a").isalnum() for part in name.split(".")
+        ):
             raise ValueError(f"invalid attribute name {value!r}: use letters, digits, '_' and '-'")
         return value
 
@@ -74,7 +76,9 @@ class AttributeRule(_Rule):
             raise ValueError(f"operator '{self.op}' needs a list value, e.g. value: [a, b]")
         if self.op not in ("in", "not_in", "exists", "not_exists") and isinstance(self.value, list):
             raise ValueError(f"operator '{self.op}' compares with one value, not a list")
-        if self.op in ("<", "<=", ">", ">=") and (self.value is None or isinstance(self.value, bool)):
+        if self.op in ("<", "<=", ">", ">=") and (
+            self.value is None or isinstance(self.value, bool)
+        ):
             raise ValueError(f"operator '{self.op}' needs a number or a string value")
 
 
@@ -132,7 +136,7 @@ class NotRule(_Rule):
 def _engagement(value: Any) -> Any:
     """Turn ``{clicked: [a, b]}`` into an EngagementRule mapping."""
     if isinstance(value, dict) and len(value) == 1:
-        (kind, steps), = value.items()
+        ((kind, steps),) = value.items()
         if kind in ("delivered", "opened", "clicked"):
             listed = [steps] if isinstance(steps, str) else steps
             return {"kind": kind, "steps": listed}

@@ -253,4 +253,11 @@ def simulate(
     return simulation.finish()
 
 
-__all__ = ["JourneyTotals", "Simulation", "SimulationResult", "default_run_tick", "ensure_store", "simulate"]
+__all__ = [
+    "JourneyTotals",
+    "Simulation",
+    "SimulationResult",
+    "default_run_tick",
+    "ensure_store",
+    "simulate",
+]

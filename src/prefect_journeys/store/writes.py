@@ -83,7 +83,9 @@ def upsert_customers(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int
         for chunk in _chunks(items):
             stmt = _insert(conn, customers_t)
             update = {k: stmt.excluded[k] for k in keys if k not in ("id", "created_at")}
-            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), list(chunk))
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["id"], set_=update), list(chunk)
+            )
             count += len(chunk)
     return count
 
