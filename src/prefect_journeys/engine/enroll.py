@@ -171,9 +171,14 @@ def enroll_events(ctx: StepContext, activated_at: datetime) -> int:
     return _insert(ctx, chosen)
 
 
-def enroll_audience(ctx: StepContext, rule: Any | None) -> int:
-    """Customers matching ``rule`` (all customers when None) who may enter now."""
-    conditions: list[ColumnElement[bool]] = [~_blocked(ctx, C.c.id, literal(ctx.as_of))]
+def enroll_audience(ctx: StepContext, rule: Any | None, triggered: datetime | None = None) -> int:
+    """Customers matching ``rule`` (all customers when None) who may enter now.
+
+    ``triggered`` (default: the tick's time) starts the goal window; a schedule passes its fire
+    time, so a late tick does not shift the campaign's conversion window.
+    """
+    trigger = triggered or ctx.as_of
+    conditions: list[ColumnElement[bool]] = [~_blocked(ctx, C.c.id, literal(trigger))]
     if rule is not None:
         conditions.append(predicate(rule, C.c.id, ctx.sql()))
     chosen = (
@@ -182,7 +187,7 @@ def enroll_audience(ctx: StepContext, rule: Any | None) -> int:
             # Typed NULLs: Postgres types an untyped NULL in a derived table as text.
             cast(null(), String).label("entry_key"),
             cast(null(), BigInteger).label("trigger_seq"),
-            literal(ctx.as_of).label("triggered_at"),
+            literal(trigger).label("triggered_at"),
             literal(1).label("ordinal"),
         )
         .where(*conditions)
@@ -225,7 +230,7 @@ def enroll(ctx: StepContext, activated_at: datetime, last_fire: datetime | None)
     fire = due_fire(ctx, last_fire)
     if fire is None:
         return 0
-    count = enroll_audience(ctx, entry_rule(ctx))
+    count = enroll_audience(ctx, entry_rule(ctx), triggered=fire)
     ctx.conn.execute(
         update(STATE).where(STATE.c.journey_id == ctx.journey_id).values(last_schedule_fire=fire)
     )
