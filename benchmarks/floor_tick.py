@@ -106,11 +106,17 @@ def load_templates() -> tuple[dict[str, Any], dict[str, Any]]:
 def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1000) -> int:
     from sqlalchemy import String, column, insert, table, text
 
-    OUTBOX = table(  # noqa: N806  (a lightweight table: just the columns written)
+    outbox_t = table(  # a lightweight table: just the columns written
         "outbox_messages",
-        column("id"), column("intent_id"), column("channel", String), column("customer_id", String),
-        column("recipient", String), column("subject", String), column("preheader", String),
-        column("body", String), column("created_at"),
+        column("id"),
+        column("intent_id"),
+        column("channel", String),
+        column("customer_id", String),
+        column("recipient", String),
+        column("subject", String),
+        column("preheader", String),
+        column("body", String),
+        column("created_at"),
     )
 
     definition, compiled = load_templates()
@@ -248,20 +254,32 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
             ).all()
         outbox, records = [], []
         for r in rows:
-            attributes = r.attributes if isinstance(r.attributes, dict) else json.loads(r.attributes or "{}")
+            attributes = (
+                r.attributes if isinstance(r.attributes, dict) else json.loads(r.attributes or "{}")
+            )
             context = {
-                "customer": {"id": r.customer_id, "email": r.email, "first_name": r.first_name,
-                             "attributes": attributes},
+                "customer": {
+                    "id": r.customer_id,
+                    "email": r.email,
+                    "first_name": r.first_name,
+                    "attributes": attributes,
+                },
                 "data": dict(steps[r.step_id]["send"].get("data") or {}),
                 "journey": journey_ctx,
                 "step": {"id": r.step_id, "stage": steps[r.step_id].get("stage")},
             }
             parts = {name: t.render(**context) for name, t in compiled[r.template].items()}
             outbox.append(
-                {"intent_id": r.id, "channel": r.channel, "customer_id": r.customer_id,
-                 "recipient": r.email, "subject": parts.get("subject"),
-                 "preheader": parts.get("preheader"), "body": parts["body"],
-                 "created_at": ts(d, now)}
+                {
+                    "intent_id": r.id,
+                    "channel": r.channel,
+                    "customer_id": r.customer_id,
+                    "recipient": r.email,
+                    "subject": parts.get("subject"),
+                    "preheader": parts.get("preheader"),
+                    "body": parts["body"],
+                    "created_at": ts(d, now),
+                }
             )
             records.append(r)
         with engine.begin() as conn:
@@ -269,7 +287,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
             by_intent = {
                 int(intent_id): int(out_id)
                 for out_id, intent_id in conn.execute(
-                    insert(OUTBOX).returning(OUTBOX.c.id, OUTBOX.c.intent_id), outbox
+                    insert(outbox_t).returning(outbox_t.c.id, outbox_t.c.intent_id), outbox
                 )
             }
             conn.execute(
@@ -277,7 +295,10 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
                     "UPDATE send_intents SET status = 'sent', provider_id = :pid, error = NULL,"
                     " sent_at = :as_of, deferrals = deferrals, claim_token = NULL WHERE id = :iid"
                 ),
-                [{"pid": f"outbox-{by_intent[r.id]}", "as_of": p["as_of"], "iid": r.id} for r in records],
+                [
+                    {"pid": f"outbox-{by_intent[r.id]}", "as_of": p["as_of"], "iid": r.id}
+                    for r in records
+                ],
             )
             conn.execute(
                 text(
@@ -288,19 +309,38 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
                     " ON CONFLICT (source_id) DO NOTHING"
                 ),
                 [
-                    {"sid": f"message.sent:{r.id}", "cid": r.customer_id, "as_of": p["as_of"],
-                     "now": p["now"], "props": json.dumps({"provider_id": f"outbox-{by_intent[r.id]}"}),
-                     "j": JOURNEY, "v": r.version, "step": r.step_id, "stage": r.stage,
-                     "variant": r.variant, "channel": r.channel, "eid": r.enrollment_id, "iid": r.id}
+                    {
+                        "sid": f"message.sent:{r.id}",
+                        "cid": r.customer_id,
+                        "as_of": p["as_of"],
+                        "now": p["now"],
+                        "props": json.dumps({"provider_id": f"outbox-{by_intent[r.id]}"}),
+                        "j": JOURNEY,
+                        "v": r.version,
+                        "step": r.step_id,
+                        "stage": r.stage,
+                        "variant": r.variant,
+                        "channel": r.channel,
+                        "eid": r.enrollment_id,
+                        "iid": r.id,
+                    }
                     for r in records
                 ],
             )
         with outbox_path.open("a", encoding="utf-8") as handle:
-            for m, r in zip(outbox, records):
-                record = {"intent_id": m["intent_id"], "channel": m["channel"],
-                          "customer_id": m["customer_id"], "to": m["recipient"],
-                          "subject": m["subject"], "preheader": m["preheader"], "body": m["body"],
-                          "tag_journey": JOURNEY, "tag_version": r.version, "tag_step": r.step_id}
+            for m, r in zip(outbox, records, strict=True):
+                record = {
+                    "intent_id": m["intent_id"],
+                    "channel": m["channel"],
+                    "customer_id": m["customer_id"],
+                    "to": m["recipient"],
+                    "subject": m["subject"],
+                    "preheader": m["preheader"],
+                    "body": m["body"],
+                    "tag_journey": JOURNEY,
+                    "tag_version": r.version,
+                    "tag_step": r.step_id,
+                }
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         sent_total += len(records)
     engine.dispose()
@@ -343,8 +383,15 @@ def verify(url: str, n: int, jsonl: Path | None = None) -> dict[str, Any]:
         counts["jsonl_lines"] = sum(1 for _ in jsonl.open("rb")) if jsonl.exists() else 0
     pro = n // 3  # customers with i % 3 == 0 are on 'pro' (see tick.py's data build)
     expected = {
-        "outbox": n, "intents_sent": n, "intents_other": 0, "completed": n, "active": 0,
-        "send_pro": pro, "message.sent": n, "journey.step": 2 * n, "journey.completed": n,
+        "outbox": n,
+        "intents_sent": n,
+        "intents_other": 0,
+        "completed": n,
+        "active": 0,
+        "send_pro": pro,
+        "message.sent": n,
+        "journey.step": 2 * n,
+        "journey.completed": n,
     }
     if jsonl is not None:
         expected["jsonl_lines"] = n
@@ -380,9 +427,18 @@ def main() -> None:
     check = verify(args.url, args.n, outbox)
     args.out.write_text(
         json.dumps(
-            {"kind": "floor", "n": args.n, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss,
-             "rss_before_tick_mb": rss_before, "sent": sent, "task_runs": 0,
-             "loadavg": os.getloadavg(), "verify": check}
+            {
+                "kind": "floor",
+                "n": args.n,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "peak_rss_mb": rss,
+                "rss_before_tick_mb": rss_before,
+                "sent": sent,
+                "task_runs": 0,
+                "loadavg": os.getloadavg(),
+                "verify": check,
+            }
         )
     )
     if not check["ok"]:

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,14 +66,10 @@ class ChildRss:
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
-            try:
+            with suppress(psutil.Error):
                 for child in me.children(recursive=True):
-                    try:
+                    with suppress(psutil.Error):
                         total += child.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                pass
             self.peak_mb = max(self.peak_mb, total / 2**20)
             self._stop.wait(self.every)
 
@@ -91,11 +88,9 @@ def children_cpu_s() -> float:
 
     total = 0.0
     for child in psutil.Process().children(recursive=True):
-        try:
+        with suppress(psutil.Error):
             times = child.cpu_times()
             total += times.user + times.system
-        except psutil.Error:
-            pass
     return total
 
 
@@ -131,7 +126,10 @@ def child_build(url: str, n: int) -> dict[str, Any]:
                 "jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'basic' END,"
                 " 'seats', i % 25)"
             )
-            cid, email = "'c' || lpad(i::text, 8, '0')", "'c' || lpad(i::text, 8, '0') || '@example.com'"
+            cid, email = (
+                "'c' || lpad(i::text, 8, '0')",
+                "'c' || lpad(i::text, 8, '0') || '@example.com'",
+            )
             name = "CASE WHEN i % 7 = 0 THEN NULL ELSE 'Name' || i END"
             yes, no = "true", "false"
             prefix = ""
@@ -210,11 +208,20 @@ def child_framework(url: str, warm_url: str, n: int, outbox: Path) -> dict[str, 
     counts = state.result()
     api = _task_runs_from_api(state.state_details.flow_run_id)
     return {
-        "kind": "framework", "n": n, "wall_s": wall, "startup_s": startup,
-        "cpu_s": cpu, "server_cpu_s": server_cpu,
-        "peak_rss_mb": rss, "rss_before_tick_mb": rss_before, "server_peak_rss_mb": srv.peak_mb,
-        "task_runs": counts.get("task_runs"), "warmup_task_runs": warm.get("task_runs"),
-        "api_task_runs": api["count"], "phases": api["phases"], "sent": counts.get("sent"),
+        "kind": "framework",
+        "n": n,
+        "wall_s": wall,
+        "startup_s": startup,
+        "cpu_s": cpu,
+        "server_cpu_s": server_cpu,
+        "peak_rss_mb": rss,
+        "rss_before_tick_mb": rss_before,
+        "server_peak_rss_mb": srv.peak_mb,
+        "task_runs": counts.get("task_runs"),
+        "warmup_task_runs": warm.get("task_runs"),
+        "api_task_runs": api["count"],
+        "phases": api["phases"],
+        "sent": counts.get("sent"),
         "prefect_api": os.environ.get("PREFECT_API_URL") or "temporary server",
     }
 
@@ -267,19 +274,22 @@ def child_engine(url: str, n: int, outbox: Path, profile: Path | None) -> dict[s
         profiler = cProfile.Profile()
     cpu = time.process_time()
     start = time.perf_counter()
-    if profiler is not None:
-        report = profiler.runcall(tick)
-    else:
-        report = tick()
+    report = profiler.runcall(tick) if profiler is not None else tick()
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
     rss = peak_rss_mb()
     if profiler is not None and profile is not None:
         profiler.dump_stats(str(profile))
     return {
-        "kind": "engine", "n": n, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss,
+        "kind": "engine",
+        "n": n,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_rss_mb": rss,
         "phases": phases,
-        "sent": report.sent, "task_runs": 0, "profile": str(profile) if profile else None,
+        "sent": report.sent,
+        "task_runs": 0,
+        "profile": str(profile) if profile else None,
     }
 
 
@@ -352,13 +362,17 @@ class Stores:
             return f"sqlite:///{target}"
         db = f"pj_bench_{kind}_{n}_{os.getpid()}"
         base = f"pj_bench_base_{n}_{os.getpid()}"
-        self._pg_exec(f'DROP DATABASE IF EXISTS "{db}"', f'CREATE DATABASE "{db}" TEMPLATE "{base}"')
+        self._pg_exec(
+            f'DROP DATABASE IF EXISTS "{db}"', f'CREATE DATABASE "{db}" TEMPLATE "{base}"'
+        )
         self.created.append(db)
         return self._pg_url(db)
 
     def empty(self) -> str:
         if self.postgres is None:
-            return f"sqlite:///{self.workdir / 'warmup.db'}"
+            url = f"sqlite:///{self.workdir / 'warmup.db'}"
+            self.drop(url)
+            return url
         db = f"pj_bench_warmup_{os.getpid()}"
         self._pg_exec(f'DROP DATABASE IF EXISTS "{db}"', f'CREATE DATABASE "{db}"')
         self.created.append(db)
@@ -393,13 +407,15 @@ class Stores:
 def run_child(cmd: list[str], out: Path, env: dict[str, str], log: Path, timeout: float) -> dict:
     out.unlink(missing_ok=True)
     with log.open("w") as handle:
-        proc = subprocess.run(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout,
-                              cwd=out.parent)
+        proc = subprocess.run(
+            cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout, cwd=out.parent
+        )
     if proc.returncode != 0 or not out.exists():
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
         result = json.loads(out.read_text()) if out.exists() else {}
-        result.update({"failed": True, "returncode": proc.returncode, "log": str(log),
-                       "log_tail": tail})
+        result.update(
+            {"failed": True, "returncode": proc.returncode, "log": str(log), "log_tail": tail}
+        )
         return result
     return json.loads(out.read_text())
 
@@ -455,10 +471,15 @@ def parent_main(argv: list[str]) -> int:
     info = machine()
     info["backend"] = "postgresql" if args.postgres else "sqlite"
     info["workdir"] = str(workdir)
-    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (
-        lambda *a: print(*a, flush=True))
-    say(f"machine: {info['nproc']} cpu ({info.get('cpu')}), {info.get('ram_gb')} GB RAM, "
-        f"load {fmt_load(info['loadavg_start'])}; backend {info['backend']}; workdir {workdir}")
+    say = (
+        (lambda *a: print(*a, file=sys.stderr, flush=True))
+        if args.json
+        else (lambda *a: print(*a, flush=True))
+    )
+    say(
+        f"machine: {info['nproc']} cpu ({info.get('cpu')}), {info.get('ram_gb')} GB RAM, "
+        f"load {fmt_load(info['loadavg_start'])}; backend {info['backend']}; workdir {workdir}"
+    )
     results: dict[int, dict[str, Any]] = {}
     kinds = ["floor", "framework"] + ([] if args.no_engine else ["engine"])
     me = [sys.executable, str(Path(__file__).resolve())]
@@ -466,10 +487,14 @@ def parent_main(argv: list[str]) -> int:
         for n in sizes:
             results[n] = {}
             base = stores.base(n)
-            build = run_child(me + ["--child", "build", "--url", base, "--n", str(n), "--out",
-                                    str(workdir / f"build_{n}.json")],
-                              workdir / f"build_{n}.json", env, workdir / f"build_{n}.log",
-                              args.timeout)
+            build_cmd = [*me, "--child", "build", "--url", base, "--n", str(n)]
+            build = run_child(
+                [*build_cmd, "--out", str(workdir / f"build_{n}.json")],
+                workdir / f"build_{n}.json",
+                env,
+                workdir / f"build_{n}.log",
+                args.timeout,
+            )
             if build.get("failed"):
                 say(f"build of {n:,} failed:\n{build['log_tail']}")
                 return 2
@@ -479,13 +504,21 @@ def parent_main(argv: list[str]) -> int:
                 out = workdir / f"{kind}_{n}.json"
                 (workdir / f"{kind}_{n}.jsonl").unlink(missing_ok=True)
                 if kind == "floor":
-                    cmd = [sys.executable, str(HERE / "floor_tick.py"), "--url", url, "--n", str(n),
-                           "--as-of", AS_OF.isoformat(), "--out", str(out)]
+                    cmd = [
+                        sys.executable,
+                        str(HERE / "floor_tick.py"),
+                        "--url",
+                        url,
+                        "--n",
+                        str(n),
+                        "--as-of",
+                        AS_OF.isoformat(),
+                        "--out",
+                        str(out),
+                    ]
                 else:
-                    cmd = me + ["--child", kind, "--url", url, "--n", str(n), "--out", str(out)]
+                    cmd = [*me, "--child", kind, "--url", url, "--n", str(n), "--out", str(out)]
                     if kind == "framework":
-                        warm = stores.empty()
-                        stores.drop(warm)
                         warm = stores.empty()
                         cmd += ["--warm-url", warm]
                     if kind == "engine" and args.profile and n == max(sizes):
@@ -495,14 +528,22 @@ def parent_main(argv: list[str]) -> int:
                 res["loadavg_before"] = load
                 results[n][kind] = res
                 if res.get("failed"):
-                    say(f"  {kind:9s} FAILED (exit {res.get('returncode')}), log {res['log']}:\n"
-                        f"{res['log_tail']}")
+                    say(
+                        f"  {kind:9s} FAILED (exit {res.get('returncode')}), log {res['log']}:\n"
+                        f"{res['log_tail']}"
+                    )
                 else:
-                    extra = (f", start-up {res['startup_s']:.1f} s, task runs {res['task_runs']}"
-                             f" (API {res.get('api_task_runs')}), server RSS "
-                             f"{res['server_peak_rss_mb']:.0f} MB" if kind == "framework" else "")
-                    say(f"  {kind:9s} {res['wall_s']:8.2f} s  peak RSS {res['peak_rss_mb']:6.0f} MB"
-                        f"  load {fmt_load(load)}{extra}")
+                    extra = (
+                        f", start-up {res['startup_s']:.1f} s, task runs {res['task_runs']}"
+                        f" (API {res.get('api_task_runs')}), server RSS "
+                        f"{res['server_peak_rss_mb']:.0f} MB"
+                        if kind == "framework"
+                        else ""
+                    )
+                    say(
+                        f"  {kind:9s} {res['wall_s']:8.2f} s  peak RSS {res['peak_rss_mb']:6.0f} MB"
+                        f"  load {fmt_load(load)}{extra}"
+                    )
                 if args.workdir is None:
                     stores.drop(url)
             if args.workdir is None:
@@ -512,8 +553,13 @@ def parent_main(argv: list[str]) -> int:
     info["loadavg_end"] = os.getloadavg()
     summary = summarize(sizes, results)
     if args.json:
-        print(json.dumps({"machine": info, "sizes": sizes, "runs": results, "summary": summary},
-                         indent=2, default=str))
+        print(
+            json.dumps(
+                {"machine": info, "sizes": sizes, "runs": results, "summary": summary},
+                indent=2,
+                default=str,
+            )
+        )
     else:
         print_table(sizes, results, summary, info)
     if args.workdir is None:
@@ -540,13 +586,17 @@ def summarize(sizes: list[int], results: dict[int, dict[str, Any]]) -> dict[str,
             "ratio": ratio,
             "cpu_ratio": cpu_ratio,
             "engine_ratio": en["wall_s"] / fl["wall_s"] if ok(en) and ok(fl) else None,
-            "same_outbox": len({r["verify"]["counts"]["outbox_sha256"]
-                                for r in results[n].values() if ok(r)}) == 1,
+            "same_outbox": len(
+                {r["verify"]["counts"]["outbox_sha256"] for r in results[n].values() if ok(r)}
+            )
+            == 1,
         }
     targets["ratio"] = {
         "target": f"framework/floor <= {RATIO_TARGET}",
         "values": {n: per_size[n]["ratio"] for n in sizes},
-        "pass": all(v["ratio"] is not None and v["ratio"] <= RATIO_TARGET for v in per_size.values()),
+        "pass": all(
+            v["ratio"] is not None and v["ratio"] <= RATIO_TARGET for v in per_size.values()
+        ),
     }
     scaling: dict[str, Any] = {}
     if len(sizes) >= 2:
@@ -561,13 +611,17 @@ def summarize(sizes: list[int], results: dict[int, dict[str, Any]]) -> dict[str,
             "values": scaling,
             "pass": "framework" in scaling and scaling["framework"] <= limit,
         }
-    rss = {n: results[n]["framework"].get("peak_rss_mb") for n in sizes if results[n].get("framework")}
+    rss = {
+        n: results[n]["framework"].get("peak_rss_mb") for n in sizes if results[n].get("framework")
+    }
     targets["rss"] = {
         "target": f"framework peak RSS <= {RSS_TARGET_MB} MB",
         "values": rss,
         "pass": all(v is not None and v <= RSS_TARGET_MB for v in rss.values()) and bool(rss),
     }
-    runs = {n: results[n]["framework"].get("task_runs") for n in sizes if results[n].get("framework")}
+    runs = {
+        n: results[n]["framework"].get("task_runs") for n in sizes if results[n].get("framework")
+    }
     targets["task_runs"] = {
         "target": "task runs the same at every size",
         "values": runs,
@@ -579,8 +633,11 @@ def summarize(sizes: list[int], results: dict[int, dict[str, Any]]) -> dict[str,
         "pass": all(ok(r) for n in sizes for r in results[n].values())
         and all(v["same_outbox"] for v in per_size.values()),
     }
-    return {"per_size": per_size, "targets": targets,
-            "all_pass": all(t["pass"] for t in targets.values())}
+    return {
+        "per_size": per_size,
+        "targets": targets,
+        "all_pass": all(t["pass"] for t in targets.values()),
+    }
 
 
 def print_table(sizes: list[int], results: dict, summary: dict, info: dict) -> None:
@@ -591,39 +648,65 @@ def print_table(sizes: list[int], results: dict, summary: dict, info: dict) -> N
         return format(r[key], fmt)
 
     print()
-    head = (f"{'N':>10} | {'framework s':>11} | {'floor s':>8} | {'ratio':>5} | {'engine s':>8} | "
-            f"{'fw RSS MB':>9} | {'floor RSS MB':>12} | {'server RSS MB':>13} | {'task runs':>9} | "
-            f"{'start-up s':>10}")
+    head = (
+        f"{'N':>10} | {'framework s':>11} | {'floor s':>8} | {'ratio':>5} | {'engine s':>8} | "
+        f"{'fw RSS MB':>9} | {'floor RSS MB':>12} | {'server RSS MB':>13} | {'task runs':>9} | "
+        f"{'start-up s':>10}"
+    )
     print(head)
     print("-" * len(head))
     for n in sizes:
         ratio = summary["per_size"][n]["ratio"]
-        print(f"{n:>10,} | {g(n, 'framework', 'wall_s', '11.2f')} | {g(n, 'floor', 'wall_s', '8.2f')}"
-              f" | {(format(ratio, '5.2f') if ratio else '-'):>5} | {g(n, 'engine', 'wall_s', '8.2f')}"
-              f" | {g(n, 'framework', 'peak_rss_mb', '9.0f')} | {g(n, 'floor', 'peak_rss_mb', '12.0f')}"
-              f" | {g(n, 'framework', 'server_peak_rss_mb', '13.0f')}"
-              f" | {g(n, 'framework', 'task_runs', '9d')} | {g(n, 'framework', 'startup_s', '10.1f')}")
-    print("CPU s (process time; framework + its Prefect server): " + "; ".join(
-        f"{n:,}: framework {g(n, 'framework', 'cpu_s', '.2f')} + server "
-        f"{g(n, 'framework', 'server_cpu_s', '.2f')}, floor {g(n, 'floor', 'cpu_s', '.2f')}, "
-        f"engine {g(n, 'engine', 'cpu_s', '.2f')}, ratio "
-        + (f"{summary['per_size'][n]['cpu_ratio']:.2f}" if summary["per_size"][n]["cpu_ratio"] else "-")
-        for n in sizes))
+        print(
+            f"{n:>10,} | {g(n, 'framework', 'wall_s', '11.2f')} | {g(n, 'floor', 'wall_s', '8.2f')}"
+            f" | {(format(ratio, '5.2f') if ratio else '-'):>5} | {g(n, 'engine', 'wall_s', '8.2f')}"
+            f" | {g(n, 'framework', 'peak_rss_mb', '9.0f')} | {g(n, 'floor', 'peak_rss_mb', '12.0f')}"
+            f" | {g(n, 'framework', 'server_peak_rss_mb', '13.0f')}"
+            f" | {g(n, 'framework', 'task_runs', '9d')} | {g(n, 'framework', 'startup_s', '10.1f')}"
+        )
+    print(
+        "CPU s (process time; framework + its Prefect server): "
+        + "; ".join(
+            f"{n:,}: framework {g(n, 'framework', 'cpu_s', '.2f')} + server "
+            f"{g(n, 'framework', 'server_cpu_s', '.2f')}, floor {g(n, 'floor', 'cpu_s', '.2f')}, "
+            f"engine {g(n, 'engine', 'cpu_s', '.2f')}, ratio "
+            + (
+                f"{summary['per_size'][n]['cpu_ratio']:.2f}"
+                if summary["per_size"][n]["cpu_ratio"]
+                else "-"
+            )
+            for n in sizes
+        )
+    )
     scaling = summary["targets"].get("scaling")
     if scaling:
-        print("scaling " + scaling["target"].split(" <=")[0] + ": " + ", ".join(
-            f"{k} {v:.2f}" for k, v in scaling["values"].items()))
+        print(
+            "scaling "
+            + scaling["target"].split(" <=")[0]
+            + ": "
+            + ", ".join(f"{k} {v:.2f}" for k, v in scaling["values"].items())
+        )
     for n in sizes:
         for kind in ("framework", "engine"):
             r = results[n].get(kind)
             if r and isinstance(r.get("phases"), dict) and r["phases"]:
-                print(f"phases {kind} N={n:,}: " + ", ".join(f"{k} {v}" for k, v in r["phases"].items()))
+                print(
+                    f"phases {kind} N={n:,}: "
+                    + ", ".join(f"{k} {v}" for k, v in r["phases"].items())
+                )
     print()
-    for name, t in summary["targets"].items():
-        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']}: " + ", ".join(
-            f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in t["values"].items()))
-    print(f"load average: start {fmt_load(info['loadavg_start'])}, end {fmt_load(info['loadavg_end'])}"
-          f" ({info['nproc']} cpu)")
+    for t in summary["targets"].values():
+        print(
+            f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']}: "
+            + ", ".join(
+                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in t["values"].items()
+            )
+        )
+    print(
+        f"load average: start {fmt_load(info['loadavg_start'])}, end {fmt_load(info['loadavg_end'])}"
+        f" ({info['nproc']} cpu)"
+    )
 
 
 if __name__ == "__main__":

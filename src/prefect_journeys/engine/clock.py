@@ -86,7 +86,3 @@ def cap_window(now: datetime, unit: str, tz: ZoneInfo) -> tuple[datetime, dateti
         day = day - timedelta(days=day.weekday())
         return at_local(day, time(0), tz), at_local(day + timedelta(days=7), time(0), tz)
     return at_local(day, time(0), tz), at_local(day + timedelta(days=1), time(0), tz)
-
-
-def add(moment: datetime, delta: timedelta) -> datetime:
-    return moment + delta

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import and_, exists, func, select, update
 
 from prefect_journeys.definition.durations import parse_duration
 from prefect_journeys.engine.context import StepContext
 from prefect_journeys.engine.enroll import entry_rule
-from prefect_journeys.engine.moves import ACTIVE, active, move, record
+from prefect_journeys.engine.moves import active, move, record
 from prefect_journeys.engine.sqlbits import EV, E, props_match, seconds_between
 from prefect_journeys.segments.rules import SegmentRef
 from prefect_journeys.segments.sql import predicate
@@ -99,4 +99,4 @@ def apply_goals(ctx: StepContext) -> int:
     return len(converted_ids)
 
 
-__all__ = ["ACTIVE", "apply_exits", "apply_goals", "literal", "or_"]
+__all__ = ["apply_exits", "apply_goals"]

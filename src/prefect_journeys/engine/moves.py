@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import and_, distinct, insert, select, update
+from sqlalchemy import and_, distinct, literal, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from prefect_journeys.definition.durations import parse_duration, parse_time_of_day
@@ -65,8 +65,6 @@ def record(ctx: StepContext, where: ColumnElement[bool], name: str, key: str, **
 
 
 def _bind(value: Any) -> Any:
-    from sqlalchemy import literal
-
     return literal(value)
 
 
@@ -149,4 +147,4 @@ def set_local_due(ctx: StepContext, step: Any) -> None:
     ctx.conn.execute(update(E).where(waiting).values(due_at=fallback))
 
 
-__all__ = ["ACTIVE", "COMPLETED", "EXITED", "active", "at_step", "insert", "move", "record"]
+__all__ = ["ACTIVE", "COMPLETED", "EXITED", "active", "at_step", "move", "record"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, distinct, func, insert, or_, select
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from prefect_journeys.definition.compiler import Plan
 
 _plans: dict[tuple[str, str], Plan] = {}
+_MAX_GOAL_WINDOW = timedelta(days=366)  # versions with goal windows open this recently are live
 
 
 def register(conn: Connection, plan: Plan, now: datetime) -> int:
@@ -88,8 +89,3 @@ def ensure_state(
         )
     ).one()
     return row.activated_at, row.last_schedule_fire
-
-
-from datetime import timedelta  # noqa: E402
-
-_MAX_GOAL_WINDOW = timedelta(days=366)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -96,10 +95,4 @@ def add_tags(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
         conn.execute(_insert(conn, tags_t).on_conflict_do_nothing(), list(chunk))
 
 
-def latest_event_time(conn: Connection) -> datetime | None:
-    from sqlalchemy import func
-
-    return conn.execute(select(func.max(events_t.c.occurred_at))).scalar_one_or_none()
-
-
-__all__ = ["add_tags", "insert", "insert_events", "upsert_customers"]
+__all__ = ["add_tags", "insert_events", "upsert_customers"]
