@@ -100,12 +100,17 @@ def test_order_ignores_back_edges(tmp_path: Path) -> None:
 
 
 def test_task_names() -> None:
-    names = welcome_plan().task_names
-    assert names["enroll"] == "welcome_series/enroll"
-    assert names["offer"] == "welcome_series/offer"
-    assert names["goals"] == "welcome_series/goals"
-    assert names["dispatch"] == "welcome_series/dispatch"
-    assert len(names) == 11 + 3
+    plan = welcome_plan()
+    names = list(plan.task_names.values())
+    # the phases before the steps, every step in processing order, the phases after
+    assert names[:3] == ["welcome_series/prepare", "welcome_series/rules", "welcome_series/enroll"]
+    assert names[3:-3] == [f"welcome_series/{step}" for step in plan.order]
+    assert names[-3:] == [
+        "welcome_series/settle",
+        "welcome_series/dispatch",
+        "welcome_series/finish",
+    ]
+    assert len(names) == 11 + 6
 
 
 def test_describe_rows() -> None:

@@ -147,3 +147,21 @@ def test_no_personal_data_in_prefect_logs_params_or_results(
     assert len(ours) >= 17
     for run in ours:
         assert run.task_inputs == {}, f"{run.name} takes inputs: {run.task_inputs}"
+
+
+def test_the_plan_names_exactly_the_tasks_a_tick_runs(tmp_path: Path, project: Path) -> None:
+    """`journeys plan` lists the task runs; the engine's runner hook sees the same names."""
+    from prefect_journeys.definition.project import Project
+    from prefect_journeys.engine.tick import Tick
+
+    plan = Project.load(project).plan("welcome_series")
+    url = f"sqlite:///{tmp_path / 'names.db'}"
+    _population(url, 2)
+    seen: list[str] = []
+
+    def runner(name: str, fn: Any) -> Any:
+        seen.append(name)
+        return fn()
+
+    Tick(make_engine(url), plan, T0).run(runner)
+    assert seen == list(plan.task_names.values())

@@ -27,7 +27,7 @@ from prefect_journeys.definition.templates import Reference, TemplateIssue, Temp
 from prefect_journeys.definition.yamlsource import Loc, YamlSource
 from prefect_journeys.segments import rules as r
 
-RESERVED_STEP_IDS = (m.EXIT_TARGET, "enroll", "goals", "dispatch")
+RESERVED_STEP_IDS = (m.EXIT_TARGET, *m.ENGINE_TASKS)
 PAUSING_KINDS = ("wait", "wait_for")
 _STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(m.Step)
 _SCALAR_LABELS = {"str", "int", "float", "bool", "none"}

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from prefect_journeys.definition.project import LoadedJourney, Project
 
 PLAN_FORMAT = 1
-ENGINE_TASKS = ("enroll", "goals", "dispatch")
+PHASES_BEFORE = m.PHASES_BEFORE
+PHASES_AFTER = m.PHASES_AFTER
+ENGINE_TASKS = m.ENGINE_TASKS
 
 
 def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -67,11 +69,12 @@ class Plan:
 
     @property
     def task_names(self) -> Mapping[str, str]:
-        """Prefect task name per step id, plus the engine's ``enroll``, ``goals``, ``dispatch``."""
+        """The Prefect task runs of one tick, in the order they run: the phases before the steps,
+        one task per step in processing order, then the phases after."""
         jid = self.journey.id
-        names = {key: f"{jid}/{key}" for key in ENGINE_TASKS[:1]}
-        names.update({step.id: f"{jid}/{step.id}" for step in self.journey.steps})
-        names.update({key: f"{jid}/{key}" for key in ENGINE_TASKS[1:]})
+        names = {key: f"{jid}/{key}" for key in PHASES_BEFORE}
+        names.update({step_id: f"{jid}/{step_id}" for step_id in self.order})
+        names.update({key: f"{jid}/{key}" for key in PHASES_AFTER})
         return _frozen(names)
 
     # -- JSON

@@ -28,6 +28,10 @@ DEFAULT_STAGES = ("awareness", "consideration", "decision", "retention", "advoca
 CHANNELS = ("email", "sms", "whatsapp", "webhook")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EXIT_TARGET = "exit"  # reserved `next` target: leave the journey (state `exited`)
+# The phases of a tick around its steps (engine.tick.Tick.run), each one Prefect task; reserved.
+PHASES_BEFORE = ("prepare", "rules", "enroll")
+PHASES_AFTER = ("settle", "dispatch", "finish")
+ENGINE_TASKS = PHASES_BEFORE + PHASES_AFTER
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from prefect_journeys.connectors.base import Channel
 from prefect_journeys.connectors.outbox import OutboxChannel
-from prefect_journeys.definition.model import WaitForStep
+from prefect_journeys.definition.model import PHASES_AFTER, PHASES_BEFORE, WaitForStep
 from prefect_journeys.engine import versions
 from prefect_journeys.engine.context import StepContext, TickReport
 from prefect_journeys.engine.dispatch import Dispatcher
@@ -229,14 +229,16 @@ class Tick:
     def run(self, runner: Runner[Any] = _direct) -> TickReport:
         """All phases in order; ``runner(name, fn)`` lets a caller wrap each (e.g. as a task)."""
         name = self.journey_id
+        before = {"prepare": self.prepare, "rules": self.rules, "enroll": self.enroll}
+        after = {"settle": self.settle, "dispatch": self.dispatch}
+        assert tuple(before) == PHASES_BEFORE and (*after, "finish") == PHASES_AFTER
         with self.session():
-            runner(f"{name}/prepare", self.prepare)
-            runner(f"{name}/rules", self.rules)
-            runner(f"{name}/enroll", self.enroll)
+            for phase, fn in before.items():
+                runner(f"{name}/{phase}", fn)
             for step_id in self.steps_in_order():
                 runner(f"{name}/{step_id}", partial(self.step, step_id))
-            runner(f"{name}/settle", self.settle)
-            runner(f"{name}/dispatch", self.dispatch)
+            for phase, fn in after.items():
+                runner(f"{name}/{phase}", fn)
             return runner(f"{name}/finish", self.finish)
 
 
