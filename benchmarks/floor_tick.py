@@ -183,13 +183,19 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
     for step_id in ("send_basic", "send_pro"):
         send = steps[step_id]["send"]
         stage = steps[step_id].get("stage")
-        params = {**p, "here": step_id, "channel": send["channel"], "template": send["template"]}
+        params = {
+            **p,
+            "here": step_id,
+            "step_v": step_id,
+            "channel": send["channel"],
+            "template": send["template"],
+        }
         with engine.begin() as conn:
             conn.execute(
                 text(
                     "INSERT INTO send_intents (journey_id, version, step_id, customer_id, entry_seq,"
                     " enrollment_id, channel, template, stage, variant, status, due_at, created_at,"
-                    " attempts, deferrals) SELECT journey_id, version, :here, customer_id, entry_seq,"
+                    " attempts, deferrals) SELECT journey_id, version, :step_v, customer_id, entry_seq,"
                     f" id, :channel, :template, {':stage' if stage else 'stage'}, variant, 'planned',"
                     f" :as_of, :now, 0, 0 FROM enrollments WHERE {at}"
                     " ON CONFLICT (journey_id, version, step_id, customer_id, entry_seq) DO NOTHING"

@@ -110,7 +110,6 @@ def _insert(ctx: StepContext, candidates: Any) -> int:
     # SQLite needs a WHERE in INSERT … SELECT … ON CONFLICT (parsing ambiguity).
     query = select(*columns.values()).where(true())
     stmt = insert_ignore(ctx.conn, E).from_select(list(columns), query)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["journey_id", "customer_id", "entry_seq"])
     count = run_count(ctx.conn, stmt, E.c.id)
     if count:
         fresh = and_(

@@ -61,7 +61,7 @@ def record(ctx: StepContext, where: ColumnElement[bool], name: str, key: str, **
     columns = list(values)
     exprs = [v if isinstance(v, ColumnElement) else _bind(v) for v in values.values()]
     stmt = insert_ignore(ctx.conn, EV).from_select(columns, select(*exprs).where(where))
-    ctx.conn.execute(stmt.on_conflict_do_nothing(index_elements=["source_id"]))
+    ctx.conn.execute(stmt)
 
 
 def _bind(value: Any) -> Any:

@@ -62,12 +62,8 @@ def _send(ctx: StepContext, step: SendStep) -> int:
         "attempts": literal(0),
         "deferrals": literal(0),
     }
-    stmt = (
-        insert_ignore(ctx.conn, I)
-        .from_select(list(columns), select(*columns.values()).where(where))
-        .on_conflict_do_nothing(
-            index_elements=["journey_id", "version", "step_id", "customer_id", "entry_seq"]
-        )
+    stmt = insert_ignore(ctx.conn, I).from_select(
+        list(columns), select(*columns.values()).where(where)
     )
     ctx.report.intents += run_count(ctx.conn, stmt, I.c.id)
     return move(ctx, where, step.next)
@@ -136,11 +132,7 @@ def _update(ctx: StepContext, step: UpdateStep) -> int:
         )
     for tag in spec.add_tags:
         rows = select(E.c.customer_id, literal(tag)).where(where).distinct()
-        ctx.conn.execute(
-            insert_ignore(ctx.conn, TAGS)
-            .from_select(["customer_id", "tag"], rows)
-            .on_conflict_do_nothing()
-        )
+        ctx.conn.execute(insert_ignore(ctx.conn, TAGS).from_select(["customer_id", "tag"], rows))
     if spec.remove_tags:
         ctx.conn.execute(
             delete(TAGS).where(TAGS.c.tag.in_(spec.remove_tags), TAGS.c.customer_id.in_(who))

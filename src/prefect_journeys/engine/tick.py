@@ -158,6 +158,8 @@ class Tick:
         arrivals during the pass becomes pending, so the ordered pass carries customers along.
         """
         moved = 0
+        if self.pending is not None and not any(step_id in t for t in self.pending.values()):
+            return 0  # nothing due here: no transaction at all
         with self._conn() as conn:
             if self.pending is None:
                 self._find_work(conn)

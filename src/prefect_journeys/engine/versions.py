@@ -78,11 +78,7 @@ def ensure_state(
     conn: Connection, journey_id: str, as_of: datetime
 ) -> tuple[datetime, datetime | None]:
     """(activated_at, last_schedule_fire); the first tick of a journey activates it."""
-    conn.execute(
-        insert_ignore(conn, STATE)
-        .values(journey_id=journey_id, activated_at=as_of)
-        .on_conflict_do_nothing(index_elements=["journey_id"])
-    )
+    conn.execute(insert_ignore(conn, STATE).values(journey_id=journey_id, activated_at=as_of))
     row = conn.execute(
         select(STATE.c.activated_at, STATE.c.last_schedule_fire).where(
             STATE.c.journey_id == journey_id
