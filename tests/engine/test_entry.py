@@ -164,3 +164,27 @@ def test_schedule_fire_older_than_catch_up_is_skipped(engine: Engine, tmp_path: 
     assert [e["triggered_at"] for e in enrollments(engine)] == [when(3, 9)]
     run_at(engine, plan, when(3, 9, 30) + timedelta(hours=2))
     assert len(enrollments(engine)) == 1
+
+
+def test_entry_reads_events_after_its_cursor_and_never_skips_a_future_stamped_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from sqlalchemy import text
+
+    plan = plan_of(tmp_path, ONE_SEND.format(policy="never"))
+    customers(engine, "ann", "bob")
+    event(engine, "ann", "signed_up", when(2, 9))
+    event(engine, "bob", "signed_up", when(2, 12))  # stamped after the first tick's clock
+    run_at(engine, plan, when(2, 10))
+    assert [e["customer_id"] for e in enrollments(engine)] == ["ann"]
+    with engine.connect() as conn:
+        query = "select customer_id, seq from events where name = 'signed_up'"
+        seqs = dict(conn.execute(text(query)).all())
+        cursor = conn.execute(text("select entry_cursor from journey_state")).scalar_one()
+    assert cursor == seqs["ann"]  # ann's event decided; bob's (seq after it) still open
+    run_at(engine, plan, when(2, 12, 30))
+    assert [e["customer_id"] for e in enrollments(engine)] == ["ann", "bob"]
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("select entry_cursor from journey_state")).scalar_one() == seqs["bob"]
+        )

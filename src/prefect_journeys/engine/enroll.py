@@ -127,10 +127,35 @@ def _insert(ctx: StepContext, candidates: Any) -> int:
     return count
 
 
+def _advance_cursor(ctx: StepContext, cursor: int | None) -> None:
+    """Move the entry cursor past every entry event decided by this tick: all of them up to the
+    first one that lies after ``as_of`` (a future-stamped event is decided by a later tick)."""
+    name = ctx.journey.entry.event
+    newer = [EV.c.name == name] + ([EV.c.seq > cursor] if cursor is not None else [])
+    undecided = ctx.conn.execute(
+        select(func.min(EV.c.seq)).where(*newer, EV.c.occurred_at > ctx.as_of)
+    ).scalar_one_or_none()
+    latest = ctx.conn.execute(select(func.max(EV.c.seq)).where(*newer)).scalar_one_or_none()
+    if latest is None:
+        return
+    value = int(latest) if undecided is None else int(undecided) - 1
+    ctx.conn.execute(
+        update(STATE).where(STATE.c.journey_id == ctx.journey_id).values(entry_cursor=value)
+    )
+
+
 def enroll_events(ctx: StepContext, activated_at: datetime) -> int:
+    """Each entry event not yet decided may enroll its customer (see the module docstring).
+
+    Only events after the journey's cursor are read, so a tick's work follows the new events,
+    not the history (an event is decided once: it enrolls, or it was blocked for good).
+    """
     entry = ctx.journey.entry
     assert entry.event is not None
     since = activated_at - parse_duration(entry.lookback)
+    cursor = ctx.conn.execute(
+        select(STATE.c.entry_cursor).where(STATE.c.journey_id == ctx.journey_id)
+    ).scalar_one_or_none()
     key = EV.c.properties[entry.key].as_string() if entry.key else literal(None)
     partition = [EV.c.customer_id, key] if entry.key else [EV.c.customer_id]
     first_of = func.row_number().over(partition_by=partition, order_by=(EV.c.occurred_at, EV.c.seq))
@@ -144,6 +169,7 @@ def enroll_events(ctx: StepContext, activated_at: datetime) -> int:
         )
         .where(
             EV.c.name == entry.event,
+            EV.c.seq > (cursor if cursor is not None else -1),
             EV.c.occurred_at <= ctx.as_of,
             EV.c.occurred_at >= since,
             props_match(EV.c.properties, entry.where, ctx.dialect),
@@ -167,7 +193,9 @@ def enroll_events(ctx: StepContext, activated_at: datetime) -> int:
         .where(eligible.c.rn == 1)
         .subquery("chosen")
     )
-    return _insert(ctx, chosen)
+    count = _insert(ctx, chosen)
+    _advance_cursor(ctx, cursor)
+    return count
 
 
 def enroll_audience(ctx: StepContext, rule: Any | None, triggered: datetime | None = None) -> int:

@@ -104,6 +104,8 @@ class JourneyState(SQLModel, table=True):
     activated_at: datetime = _ts()
     last_schedule_fire: datetime | None = _ts(nullable=True)
     last_tick_at: datetime | None = _ts(nullable=True)
+    # event entry: every entry event with seq ≤ cursor has been decided (enrolled or not)
+    entry_cursor: int | None = Field(default=None, sa_type=BigId)
 
 
 class Enrollment(SQLModel, table=True):

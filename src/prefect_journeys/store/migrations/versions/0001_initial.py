@@ -105,6 +105,7 @@ def upgrade() -> None:
         sa.Column("activated_at", TS, nullable=False),
         sa.Column("last_schedule_fire", TS, nullable=True),
         sa.Column("last_tick_at", TS, nullable=True),
+        sa.Column("entry_cursor", BIG_ID, nullable=True),
     )
 
     op.create_table(
