@@ -126,6 +126,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
     pg = d == "postgresql"
     now = datetime.now().replace(microsecond=0)
     jsonb = "::jsonb" if pg else ""
+    props = "CAST(:props AS jsonb)" if pg else ":props"
     iso = as_of.isoformat()
     with engine.connect() as conn:
         version = conn.execute(
@@ -311,7 +312,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
                     "INSERT INTO events (source_id, customer_id, name, occurred_at, received_at,"
                     " properties, journey_id, journey_version, step_id, stage, variant, channel,"
                     " enrollment_id, intent_id) VALUES (:sid, :cid, 'message.sent', :as_of, :now,"
-                    f" :props{jsonb}, :j, :v, :step, :stage, :variant, :channel, :eid, :iid)"
+                    f" {props}, :j, :v, :step, :stage, :variant, :channel, :eid, :iid)"
                     " ON CONFLICT (source_id) DO NOTHING"
                 ),
                 [

@@ -28,23 +28,11 @@ from prefect_journeys.definition.durations import parse_cap
 from prefect_journeys.engine import clock
 from prefect_journeys.engine.context import TickReport
 from prefect_journeys.engine.sqlbits import TAGS, C, E, I
+from prefect_journeys.segments.rules import CUSTOMER_FIELDS
 from prefect_journeys.store.writes import insert_events
 
 CONSENT = {"email": "email_consent", "sms": "sms_consent", "whatsapp": "whatsapp_consent"}
 ADDRESS = {"email": "email", "sms": "phone", "whatsapp": "phone"}
-CUSTOMER_FIELDS = (
-    "id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "timezone",
-    "locale",
-    "email_consent",
-    "sms_consent",
-    "whatsapp_consent",
-    "created_at",
-)
 
 
 @dataclass
