@@ -230,6 +230,13 @@ def run_simulation(
     }
 
 
+def _require_journeys_folder(project: Path) -> None:
+    if not (project / "journeys").is_dir():
+        raise fail(
+            f"{project} has no journeys/ folder: run the demo in a project folder or pass --project"
+        )
+
+
 def run_demo(
     *,
     project: Path = Path("."),
@@ -244,10 +251,7 @@ def run_demo(
     run_day: Callable[[Any, int], int] | None = None,
 ) -> dict[str, Any]:
     """A fresh SQLite store, every journey of ``project``, simulated; the figures as data."""
-    if not (Path(project) / "journeys").is_dir():
-        raise fail(
-            f"{project} has no journeys/ folder: run the demo in a project folder or pass --project"
-        )
+    _require_journeys_folder(Path(project))
     return run_simulation(
         Path(project),
         store=Path(store),
@@ -383,6 +387,12 @@ def _with_prefect(enabled: bool, action: Callable[..., dict[str, Any]]) -> Calla
     def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
         from prefect_journeys.cli.common import quiet_prefect
 
+        # Check the project before Prefect starts: problems are reported plainly, not as a
+        # failed flow run with a traceback in its logs.
+        project = Path(args[0]) if args else Path(kwargs.get("project", "."))
+        if action is run_demo:
+            _require_journeys_folder(project)
+        load_plans(project)
         quiet_prefect()
         from prefect_journeys.flows.simulate import simulate_in_flow
 

@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
@@ -47,6 +47,25 @@ class Decision:
 PlanLookup = Callable[[Connection, str, int], Any]
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """A journey version's dispatch settings, parsed once per dispatch."""
+
+    timezone: str
+    quiet: tuple[time, time] | None
+    caps: dict[str, tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """What every message of one send step shares: the compiled template and its context."""
+
+    template: Any
+    data: dict[str, Any]
+    journey: dict[str, Any]
+    step: dict[str, Any]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -67,7 +86,10 @@ class Dispatcher:
         self.as_of = as_of
         self.now = now
         self.report = report
-        self.plan_of = plan_of
+        self._lookup = plan_of
+        self._plans: dict[int, Any] = {}
+        self._rules: dict[int, _Rules] = {}
+        self._senders: dict[tuple[int, str], _Sender] = {}
         self.channel = channel or OutboxChannel()
         self.dry_conn = dry_conn
         self.batch_size = batch_size
@@ -97,6 +119,12 @@ class Dispatcher:
                 self.channel.flush_jsonl(sent)
             if self.dry_conn is not None and len(rows) < self.batch_size:
                 return
+
+    def plan_of(self, conn: Connection, version: int) -> Any:
+        """The plan of an intent's journey version (read once per dispatch, not per message)."""
+        if version not in self._plans:
+            self._plans[version] = self._lookup(conn, self.journey_id, version)
+        return self._plans[version]
 
     def _release_stale(self, conn: Connection) -> None:
         """Claims older than the lease: for the transactional outbox nothing can have been sent
@@ -207,48 +235,67 @@ class Dispatcher:
         address = getattr(row, f"c_{ADDRESS[row.channel]}") if row.channel in ADDRESS else row.c_id
         if not address:
             return Decision(row, "suppress", "no address")
-        plan = self.plan_of(conn, self.journey_id, row.version)
-        settings = plan.journey.settings
-        tz = clock.zone(row.c_timezone, settings.timezone)
+        rules = self._rules_of(conn, row.version)
+        tz = clock.zone(row.c_timezone, rules.timezone)
         when = self.as_of
-        if settings.quiet_hours is not None:
-            start, end = settings.quiet_hours.window
-            later = clock.quiet_hours_end(when, start, end, tz)
+        if rules.quiet is not None:
+            later = clock.quiet_hours_end(when, *rules.quiet, tz)
             if later > when:
                 return Decision(row, "defer", "quiet_hours", until=later)
-        cap = settings.frequency_cap.get(row.channel)
+        cap = rules.caps.get(row.channel)
         if cap:
-            limit, unit = parse_cap(cap)
+            limit, unit = cap
             window_start, window_end = clock.cap_window(when, unit, tz)
             sent = [t for t in history[(row.customer_id, row.channel)] if t >= window_start]
             if len(sent) >= limit:
                 until = window_end
-                if settings.quiet_hours is not None:
-                    start, end = settings.quiet_hours.window
-                    until = clock.quiet_hours_end(until, start, end, tz)
+                if rules.quiet is not None:
+                    until = clock.quiet_hours_end(until, *rules.quiet, tz)
                 return Decision(row, "defer", "frequency_cap", until=until)
         try:
-            message = self._render(plan, row, tags.get(row.customer_id, []), address)
+            message = self._render(conn, row, tags.get(row.customer_id, []), address)
         except Exception as exc:  # a template error fails this message, not the tick
             return Decision(row, "fail", f"render: {exc}")
         history[(row.customer_id, row.channel)].append(when)  # counts toward the cap in-batch
         return Decision(row, "send", message=message)
 
-    def _render(self, plan: Any, row: Any, tags: list[str], address: str) -> OutboundMessage:
-        from prefect_journeys.definition.templates import render
+    def _rules_of(self, conn: Connection, version: int) -> _Rules:
+        if version not in self._rules:
+            settings = self.plan_of(conn, version).journey.settings
+            self._rules[version] = _Rules(
+                timezone=settings.timezone,
+                quiet=settings.quiet_hours.window if settings.quiet_hours else None,
+                caps={ch: parse_cap(text) for ch, text in settings.frequency_cap.items()},
+            )
+        return self._rules[version]
 
-        step = plan.journey.step(row.step_id)
-        spec = plan.templates[row.template]
+    def _sender(self, conn: Connection, version: int, step_id: str, template: str) -> _Sender:
+        key = (version, step_id)
+        if key not in self._senders:
+            from prefect_journeys.definition.templates import compile_template
+
+            plan = self.plan_of(conn, version)
+            step = plan.journey.step(step_id)
+            self._senders[key] = _Sender(
+                template=compile_template(plan.templates[template]),
+                data=dict(step.send.data),
+                journey={"id": plan.journey.id, "name": plan.journey.name or plan.journey.id},
+                step={"id": step.id, "stage": step.stage},
+            )
+        return self._senders[key]
+
+    def _render(self, conn: Connection, row: Any, tags: list[str], address: str) -> OutboundMessage:
+        sender = self._sender(conn, row.version, row.step_id, row.template)
         customer = {f: getattr(row, f"c_{f}") for f in CUSTOMER_FIELDS}
         customer["attributes"] = row.c_attributes or {}
         customer["tags"] = sorted(tags)
         context = {
             "customer": customer,
-            "data": dict(step.send.data),
-            "journey": {"id": plan.journey.id, "name": plan.journey.name or plan.journey.id},
-            "step": {"id": step.id, "stage": step.stage},
+            "data": sender.data,
+            "journey": sender.journey,
+            "step": sender.step,
         }
-        rendered = render(spec, context)
+        rendered = sender.template.render(context)
         return OutboundMessage(
             intent_id=row.intent_id,
             channel=row.channel,
@@ -350,7 +397,7 @@ class Dispatcher:
                     update(I).where(I.c.id == bindparam("iid")).values(due_at=bindparam("new_due")),
                     due_changes,
                 )
-        insert_events(conn, events)
+        insert_events(conn, events, complete=True)
         return [
             m
             for m in messages
