@@ -130,7 +130,16 @@ def test_no_personal_data_in_prefect_logs_params_or_results(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'pii.db'}"
     _population(url, 4)
-    counts = _run(project, url, T0)
+    # Scan what INFO-level runs send to Prefect, whatever PREFECT_LOGGING_LEVEL the suite uses.
+    from prefect.logging.configuration import setup_logging
+    from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
+
+    try:
+        with temporary_settings(updates={PREFECT_LOGGING_LEVEL: "INFO"}):
+            setup_logging(incremental=False)
+            counts = _run(project, url, T0)
+    finally:
+        setup_logging(incremental=False)  # back to the suite's own level
     assert "@example.com" not in str(counts)
 
     from prefect.client.orchestration import get_client
