@@ -103,7 +103,23 @@ def load_templates() -> tuple[dict[str, Any], dict[str, Any]]:
 # ----------------------------------------------------------------------------- the tick
 
 
-def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1000) -> int:
+def floor_tick(
+    url: str,
+    as_of: datetime,
+    outbox_path: Path,
+    batch_size: int = 1000,
+    phases: dict[str, float] | None = None,
+) -> int:
+    """The tick; ``phases`` (if given) receives the seconds spent in each part."""
+    phases = {} if phases is None else phases
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now_ = time.perf_counter()
+        phases[name] = round(now_ - mark, 3)
+        mark = now_
+
     from sqlalchemy import String, column, insert, table, text
 
     outbox_t = table(  # a lightweight table: just the columns written
@@ -165,6 +181,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
     wait = steps["wait_1d"]
     with engine.begin() as conn:
         move(conn, at, wait["next"], {**p, "here": "wait_1d"})
+    lap("wait_1d")
     # 2. by_plan: attribute plan = 'pro' → send_pro, else send_basic
     branch = steps["by_plan"]["branch"]
     case, otherwise = branch[0], branch[1]["else"]
@@ -180,6 +197,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
     with engine.begin() as conn:
         move(conn, pro, case["next"], {**p, "here": "by_plan", "val": case["when"]["value"]})
         move(conn, at, otherwise, {**p, "here": "by_plan"})
+    lap("by_plan")
     # 3. send steps: intents, then complete the enrollments (no next step)
     for step_id in ("send_basic", "send_pro"):
         send = steps[step_id]["send"]
@@ -221,6 +239,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
                 ),
                 params,
             )
+    lap("send_steps")
     # 4. dispatch
     journey_ctx = {"id": journey["id"], "name": journey.get("name") or journey["id"]}
     sent_total = 0
@@ -351,6 +370,7 @@ def floor_tick(url: str, as_of: datetime, outbox_path: Path, batch_size: int = 1
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         sent_total += len(records)
     engine.dispose()
+    lap("dispatch")
     return sent_total
 
 
@@ -427,7 +447,8 @@ def main() -> None:
     rss_before = peak_rss_mb()
     cpu = time.process_time()
     start = time.perf_counter()
-    sent = floor_tick(args.url, as_of, outbox, args.batch_size)
+    phases: dict[str, float] = {}
+    sent = floor_tick(args.url, as_of, outbox, args.batch_size, phases)
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
     rss = peak_rss_mb()
@@ -442,6 +463,7 @@ def main() -> None:
                 "peak_rss_mb": rss,
                 "rss_before_tick_mb": rss_before,
                 "sent": sent,
+                "phases": phases,
                 "task_runs": 0,
                 "loadavg": os.getloadavg(),
                 "verify": check,

@@ -117,13 +117,20 @@ def test_dry_run_writes_nothing_and_real_run_leaves_artifact_and_event(
         rows = artifacts[0].data
         assert isinstance(rows, list | str)
         assert "intro" in str(rows)
-        response = client.request(
-            "POST",
-            "/events/filter",
-            json={"filter": {"event": {"name": ["journey.tick.completed"]}}},
-        )
-        names = [e["event"] for e in response.json().get("events", [])]
-        assert "journey.tick.completed" in names
+        deadline = time.monotonic() + 30  # events reach the server asynchronously
+        while True:
+            response = client.request(
+                "POST",
+                "/events/filter",
+                json={"filter": {"event": {"name": ["journey.tick.completed"]}}},
+            )
+            events = response.json().get("events", [])
+            if events or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert events, "no journey.tick.completed event"
+        payload = events[0]["payload"]
+        assert payload["journey"] == "welcome_series" and payload["sent"] == 3
 
 
 def test_no_personal_data_in_prefect_logs_params_or_results(

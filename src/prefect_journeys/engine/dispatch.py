@@ -108,8 +108,8 @@ class Dispatcher:
             self._release_stale(conn)
         while True:
             with self._tx() as conn:
-                token = self._claim(conn)
-                rows = self._claimed(conn, token) if token else []
+                claim = self._claim(conn)
+                rows = self._claimed(conn, *claim) if claim else []
             if not rows:
                 return
             with self._tx() as conn:
@@ -143,7 +143,7 @@ class Dispatcher:
         )
         conn.execute(update(I).where(stale).values(**values))
 
-    def _claim(self, conn: Connection) -> str | None:
+    def _claim(self, conn: Connection) -> tuple[str, list[int]] | None:
         due = (
             select(I.c.id)
             .where(
@@ -170,9 +170,10 @@ class Dispatcher:
                 attempts=I.c.attempts + 1,
             )
         )
-        return token
+        return token, ids
 
-    def _claimed(self, conn: Connection, token: str) -> list[Any]:
+    def _claimed(self, conn: Connection, token: str, ids: list[int]) -> list[Any]:
+        """The rows this claim won (by primary key: ``claim_token`` has no index)."""
         query = (
             select(
                 I.c.id.label("intent_id"),
@@ -193,7 +194,7 @@ class Dispatcher:
             .select_from(
                 I.outerjoin(C, C.c.id == I.c.customer_id).outerjoin(E, E.c.id == I.c.enrollment_id)
             )
-            .where(I.c.claim_token == token)
+            .where(I.c.id.in_(ids), I.c.claim_token == token)
             .order_by(I.c.customer_id, I.c.created_at, I.c.id)
         )
         return list(conn.execute(query))
