@@ -1,1 +1,1 @@
-"""connectors."""
+"""Channels: the interface every provider implements, and the local outbox."""

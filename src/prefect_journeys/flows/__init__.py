@@ -1,1 +1,1 @@
-"""flows."""
+"""Prefect flows: run_journey (one tick of one journey) and simulate-journeys."""
