@@ -1,1 +1,1 @@
-"""definition."""
+"""Journeys as code: the language (model), loading with line numbers, checks, templates, plans."""
