@@ -14,13 +14,13 @@ Frequency caps count every message sent to the customer on that channel, across 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, DateTime, Engine, and_, bindparam, func, select, update
 
 from prefect_journeys.connectors.base import Channel, OutboundMessage, SendOutcome
 from prefect_journeys.connectors.outbox import OutboxChannel
@@ -45,6 +45,29 @@ class Decision:
 
 
 PlanLookup = Callable[[Connection, str, int], Any]
+FINAL_STATUS = {"cancel": "cancelled", "suppress": "suppressed", "fail": "failed"}
+# intent status after dispatch → the TickReport counter it adds to
+REPORT_COUNTER = {
+    "sent": "sent",
+    "failed": "failed",
+    "unknown": "unknown",
+    "planned": "deferred",
+    "cancelled": "cancelled",
+    "suppressed": "suppressed",
+}
+_RECORD_OUTCOME = (
+    update(I)
+    .where(I.c.id == bindparam("iid"))
+    .values(
+        status=bindparam("status"),
+        provider_id=bindparam("provider_id"),
+        error=bindparam("error"),
+        sent_at=bindparam("sent_at"),
+        deferrals=bindparam("deferrals"),
+        due_at=func.coalesce(bindparam("new_due", type_=DateTime), I.c.due_at),
+        claim_token=None,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -309,101 +332,71 @@ class Dispatcher:
         )
 
     # -- outcomes ---------------------------------------------------------------------------
-    def _apply(self, conn: Connection, decisions: list[Decision]) -> list[OutboundMessage]:
-        events: list[dict[str, Any]] = []
-        to_send = [d for d in decisions if d.action == "send"]
-        messages = [d.message for d in to_send if d.message is not None]
-        outcomes: dict[int, SendOutcome] = {}
+    def _send(self, conn: Connection, messages: list[OutboundMessage]) -> dict[int, SendOutcome]:
+        """Call the channel (or, in a dry run, only record what would be sent)."""
         if self.dry_conn is not None:
-            for d in to_send:
-                self.report.would_send.append(
-                    {
-                        "intent_id": d.row.intent_id,
-                        "step": d.row.step_id,
-                        "customer_id": d.row.customer_id,
-                        "channel": d.row.channel,
-                    }
-                )
-            outcomes = {m.intent_id: SendOutcome(m.intent_id, "sent", "dry-run") for m in messages}
-        elif messages:
-            if isinstance(self.channel, OutboxChannel):
-                self.channel.bind(conn)
-            outcomes = {o.intent_id: o for o in self.channel.send_batch(messages)}
-        updates: list[dict[str, Any]] = []
+            self.report.would_send.extend(
+                {
+                    "intent_id": m.intent_id,
+                    "step": m.tags["step"],
+                    "customer_id": m.customer_id,
+                    "channel": m.channel,
+                }
+                for m in messages
+            )
+            return {m.intent_id: SendOutcome(m.intent_id, "sent", "dry-run") for m in messages}
+        if not messages:
+            return {}
+        if isinstance(self.channel, OutboxChannel):
+            self.channel.bind(conn)
+        return {o.intent_id: o for o in self.channel.send_batch(messages)}
+
+    def _apply(self, conn: Connection, decisions: list[Decision]) -> list[OutboundMessage]:
+        """Record every decision: one UPDATE per intent (one executemany) and one event each."""
+        messages = [d.message for d in decisions if d.message is not None]
+        outcomes = self._send(conn, messages)
+        params: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        tally: Counter[str] = Counter()
         for d in decisions:
             row = d.row
-            base = {"iid": row.intent_id, "provider_id": None, "error": None, "sent_at": None}
+            p = {
+                "iid": row.intent_id,
+                "provider_id": None,
+                "error": d.reason,
+                "sent_at": None,
+                "new_due": None,
+                "deferrals": row.deferrals,
+            }
             if d.action == "send":
                 outcome = outcomes.get(row.intent_id) or SendOutcome(row.intent_id, "unknown")
-                status = outcome.status
-                updates.append(
-                    base
-                    | {
-                        "status": status,
-                        "provider_id": outcome.provider_id,
-                        "error": outcome.error,
-                        "sent_at": self.as_of if status == "sent" else None,
-                        "due_at": None,
-                        "deferrals": row.deferrals,
-                    }
-                )
-                name = {"sent": "message.sent", "failed": "message.failed"}.get(status)
-                counter = {"sent": "sent", "failed": "failed", "unknown": "unknown"}[status]
-                setattr(self.report, counter, getattr(self.report, counter) + 1)
+                status: str = outcome.status
+                p["provider_id"], p["error"] = outcome.provider_id, outcome.error
                 if status == "sent":
-                    steps = self.report.sent_by_step
-                    steps[row.step_id] = steps.get(row.step_id, 0) + 1
-                if name:
-                    events.append(self._event(row, name, {"provider_id": outcome.provider_id}))
-                continue
-            if d.action == "defer":
-                updates.append(
-                    base
-                    | {
-                        "status": "planned",
-                        "due_at": d.until,
-                        "deferrals": row.deferrals + 1,
-                    }
-                )
-                self.report.deferred += 1
+                    p["sent_at"] = self.as_of
+                    by_step = self.report.sent_by_step
+                    by_step[row.step_id] = by_step.get(row.step_id, 0) + 1
+                    props = {"provider_id": outcome.provider_id}
+                    events.append(self._event(row, "message.sent", props))
+                elif status == "failed":
+                    events.append(self._event(row, "message.failed", {"error": outcome.error}))
+            elif d.action == "defer":
+                status = "planned"
+                p["new_due"], p["deferrals"], p["error"] = d.until, row.deferrals + 1, None
                 props = {"reason": d.reason, "until": d.until.isoformat() if d.until else None}
                 events.append(self._event(row, "message.deferred", props, seq=row.deferrals + 1))
-                continue
-            final = {"cancel": "cancelled", "suppress": "suppressed", "fail": "failed"}[d.action]
-            updates.append(
-                base
-                | {"status": final, "error": d.reason, "due_at": None, "deferrals": row.deferrals}
-            )
-            setattr(self.report, final, getattr(self.report, final) + 1)
-            events.append(self._event(row, f"message.{final}", {"reason": d.reason}))
-        if updates:
-            stmt = (
-                update(I)
-                .where(I.c.id == bindparam("iid"))
-                .values(
-                    status=bindparam("status"),
-                    provider_id=bindparam("provider_id"),
-                    error=bindparam("error"),
-                    sent_at=bindparam("sent_at"),
-                    deferrals=bindparam("deferrals"),
-                    claim_token=None,
-                )
-            )
-            conn.execute(stmt, [{k: v for k, v in u.items() if k != "due_at"} for u in updates])
-            due_changes = [
-                {"iid": u["iid"], "new_due": u["due_at"]} for u in updates if u["due_at"]
-            ]
-            if due_changes:
-                conn.execute(
-                    update(I).where(I.c.id == bindparam("iid")).values(due_at=bindparam("new_due")),
-                    due_changes,
-                )
+            else:
+                status = FINAL_STATUS[d.action]
+                events.append(self._event(row, f"message.{status}", {"reason": d.reason}))
+            p["status"] = status
+            tally[REPORT_COUNTER[status]] += 1
+            params.append(p)
+        for counter, count in tally.items():
+            setattr(self.report, counter, getattr(self.report, counter) + count)
+        if params:
+            conn.execute(_RECORD_OUTCOME, params)
         insert_events(conn, events, complete=True)
-        return [
-            m
-            for m in messages
-            if outcomes.get(m.intent_id) and outcomes[m.intent_id].status == "sent"
-        ]
+        return [m for m in messages if outcomes[m.intent_id].status == "sent"]
 
     def _event(
         self, row: Any, name: str, properties: dict[str, Any], seq: int = 0
