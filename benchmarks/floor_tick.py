@@ -58,6 +58,7 @@ def engine_for(url: str) -> Any:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-65536")  # as the store's engine
             cur.close()
 
         @event.listens_for(engine, "begin")
