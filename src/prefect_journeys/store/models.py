@@ -145,7 +145,8 @@ class SendIntent(SQLModel, table=True):
     __tablename__ = "send_intents"
     __table_args__ = (
         UniqueConstraint("journey_id", "version", "step_id", "customer_id", "entry_seq"),
-        Index("ix_send_intents_due", "status", "due_at"),
+        # claim order (due_at, id) straight from the index, also on Postgres
+        Index("ix_send_intents_due", "status", "due_at", "id"),
         Index("ix_send_intents_customer", "customer_id", "channel", "sent_at"),
     )
     id: int | None = _pk()

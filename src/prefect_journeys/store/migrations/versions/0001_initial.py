@@ -162,7 +162,7 @@ def upgrade() -> None:
         sa.Column("error", sa.String(), nullable=True),
         sa.UniqueConstraint("journey_id", "version", "step_id", "customer_id", "entry_seq"),
     )
-    op.create_index("ix_send_intents_due", "send_intents", ["status", "due_at"])
+    op.create_index("ix_send_intents_due", "send_intents", ["status", "due_at", "id"])
     op.create_index(
         "ix_send_intents_customer", "send_intents", ["customer_id", "channel", "sent_at"]
     )
