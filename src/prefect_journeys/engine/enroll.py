@@ -41,11 +41,10 @@ from prefect_journeys.engine.sqlbits import (
     E,
     add_seconds,
     insert_ignore,
-    props_match,
     run_count,
 )
 from prefect_journeys.segments.rules import SegmentRef
-from prefect_journeys.segments.sql import predicate
+from prefect_journeys.segments.sql import predicate, properties_match
 
 
 def _blocked(
@@ -172,7 +171,7 @@ def enroll_events(ctx: StepContext, activated_at: datetime) -> int:
             EV.c.seq > (cursor if cursor is not None else -1),
             EV.c.occurred_at <= ctx.as_of,
             EV.c.occurred_at >= since,
-            props_match(EV.c.properties, entry.where, ctx.dialect),
+            properties_match(EV.c.properties, entry.where, ctx.dialect),
             exists(select(C.c.id).where(C.c.id == EV.c.customer_id)),
             ~_blocked(ctx, EV.c.customer_id, EV.c.occurred_at, key if entry.key else None),
         )

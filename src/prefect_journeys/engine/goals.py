@@ -10,9 +10,9 @@ from prefect_journeys.definition.durations import parse_duration
 from prefect_journeys.engine.context import StepContext
 from prefect_journeys.engine.enroll import entry_rule
 from prefect_journeys.engine.moves import active, move, record
-from prefect_journeys.engine.sqlbits import EV, E, props_match, seconds_between
+from prefect_journeys.engine.sqlbits import EV, E, seconds_between
 from prefect_journeys.segments.rules import SegmentRef
-from prefect_journeys.segments.sql import predicate
+from prefect_journeys.segments.sql import predicate, properties_match
 
 
 def apply_exits(ctx: StepContext) -> int:
@@ -58,7 +58,7 @@ def apply_goals(ctx: StepContext) -> int:
             EV.c.occurred_at >= E.c.triggered_at,
             EV.c.occurred_at <= E.c.goal_deadline,
             EV.c.occurred_at <= ctx.as_of,
-            props_match(EV.c.properties, goal.where, ctx.dialect),
+            properties_match(EV.c.properties, goal.where, ctx.dialect),
         )
         .scalar_subquery()
     )

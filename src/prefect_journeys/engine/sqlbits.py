@@ -11,13 +11,11 @@ from sqlalchemy import (
     DateTime,
     Float,
     String,
-    and_,
     cast,
     func,
     insert,
     literal,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.compiler import compiles
@@ -107,38 +105,6 @@ def bucket(conn: Connection, key: ColumnElement[str]) -> ColumnElement[int]:
         hex16 = literal("x", String).concat(func.lpad(func.substr(func.md5(key), 1, 8), 16, "0"))
         return cast(cast(hex16, BIT(64)), BigInteger) % 100
     return func.pj_bucket(key)
-
-
-def json_equals(column: Any, key: str, value: Any, dialect: str) -> ColumnElement[bool]:
-    """``column[key] == value`` for a JSON object column, typed by ``value`` (10 == 10.0, not '10')."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return column.op("->")(literal(key, String)) == cast(literal(_dumps(value)), JSONB)
-    path = '$."' + key.replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return func.json_type(column, path) == ("true" if value else "false")
-    if value is None:
-        return func.json_type(column, path) == "null"
-    if isinstance(value, str):
-        return and_(
-            func.json_type(column, path) == "text", func.json_extract(column, path) == value
-        )
-    return and_(
-        func.json_type(column, path).in_(("integer", "real")),
-        func.json_extract(column, path) == value,
-    )
-
-
-def props_match(column: Any, where: dict[str, Any], dialect: str) -> ColumnElement[bool]:
-    """Every ``where`` property equal (``true`` when there is none)."""
-    return and_(true(), *(json_equals(column, k, v, dialect) for k, v in where.items()))
-
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def run_count(conn: Connection, stmt: Any, key: Any) -> int:

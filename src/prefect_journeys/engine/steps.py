@@ -28,10 +28,9 @@ from prefect_journeys.engine.sqlbits import (
     bucket,
     concat,
     insert_ignore,
-    props_match,
     run_count,
 )
-from prefect_journeys.segments.sql import predicate
+from prefect_journeys.segments.sql import predicate, properties_match
 
 PLANNED = "planned"
 
@@ -82,7 +81,7 @@ def _wait_for(ctx: StepContext, step: WaitForStep) -> int:
             EV.c.occurred_at >= E.c.step_entered_at,
             EV.c.occurred_at <= E.c.due_at,  # an event after the timeout does not count
             EV.c.occurred_at <= ctx.as_of,
-            props_match(EV.c.properties, spec.where, ctx.dialect),
+            properties_match(EV.c.properties, spec.where, ctx.dialect),
         )
     )
     moved = move(ctx, and_(at_step(ctx, step.id, due_only=False), happened), step.on_event)

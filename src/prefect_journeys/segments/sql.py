@@ -158,6 +158,20 @@ def predicate(
     return func.coalesce(expr, false()) if nullable else expr
 
 
+def properties_match(
+    properties: ColumnElement[Any], where: Mapping[str, Scalar], dialect: str
+) -> ColumnElement[bool]:
+    """Every ``where`` event property equal (typed, dotted keys nested, null = missing); true
+    when ``where`` is empty. The one meaning of ``where:`` for performed conditions, entries,
+    ``wait_for`` and goals."""
+    pg = dialect == "postgresql"
+    parts = [
+        _json_equals(_json_value(properties, _key_path(key, what="event property"), pg), value)[0]
+        for key, value in where.items()
+    ]
+    return and_(true(), *parts)
+
+
 def audience(condition: Any, ctx: SqlContext) -> Select[tuple[str]]:
     """``SELECT customers.id FROM customers WHERE <condition>``."""
     expr, _ = _Compiler(ctx, customers.c.id).compile(condition)
@@ -234,10 +248,7 @@ class _Compiler:
         window = rule.window
         if window is not None:
             conditions.append(ev.c.occurred_at > self.ctx.as_of - window)
-        for key, value in rule.where.items():
-            prop = _json_value(ev.c.properties, _key_path(key, what="event property"), self.pg)
-            eq, _ = _json_equals(prop, value)
-            conditions.append(eq)
+        conditions.append(properties_match(ev.c.properties, rule.where, self.ctx.dialect))
         if rule.max_count == 0:
             return ~exists().where(*conditions).correlate_except(ev)
         if rule.min_count == 1 and rule.max_count is None:
