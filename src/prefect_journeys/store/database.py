@@ -26,11 +26,30 @@ def bucket(key: str) -> int:
     return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) % 100
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL once (the mode is stored in the file). The switch needs an
+    exclusive lock and can fail at once while another process starts on the same new file, so
+    it is retried for a while instead of failing that process."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 30
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+            if mode != "wal":
+                return  # e.g. ":memory:" databases cannot use WAL: keep their mode
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    _use_wal(cursor)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: index inserts at 1M rows
     cursor.close()
