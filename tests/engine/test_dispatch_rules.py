@@ -168,7 +168,7 @@ def test_consent_address_and_template_errors(engine: Engine, tmp_path: Path) -> 
     assert (report.sent, report.suppressed, report.failed) == (2, 2, 1)
     got = {i["customer_id"]: (i["status"], i["error"]) for i in intents(engine)}
     assert got["ok1"] == got["ok2"] == ("sent", None)
-    assert got["no_consent"] == ("suppressed", "no consent")
+    assert got["no_consent"] == ("suppressed", "no email consent for marketing")
     assert got["no_email"] == ("suppressed", "no address")
     status, error = got["no_coupon"]
     assert status == "failed"

@@ -485,12 +485,29 @@ class _JourneyChecker:
                     ),
                 )
 
+    def check_compliance(self, node: _StepNode, spec: m.SendSpec) -> None:
+        """A marketing email through a real provider must carry List-Unsubscribe and an address."""
+        settings = self.journey.settings if self.journey else None
+        if settings is None or spec.channel != "email" or spec.transactional:
+            return
+        provider, _ = m.parse_sender(settings.sender("email"))
+        if provider != "outbox" and settings.compliance is None:
+            self.add(
+                (*node.loc, "send"),
+                f"marketing email through {provider} needs a one-click unsubscribe link"
+                " (List-Unsubscribe) and a postal address, and settings.compliance is not set",
+                step=node.id,
+                hint="add settings.compliance: {postal_address: '...', unsubscribe_url:"
+                " 'https://.../unsubscribe'}, or mark a receipt-like step 'transactional: true'",
+            )
+
     def check_sends(self) -> None:
         cat = self.catalog
         for node in self.nodes:
             if not isinstance(node.model, m.SendStep):
                 continue
             spec = node.model.send
+            self.check_compliance(node, spec)
             loc = (*node.loc, "send", "template")
             name = spec.template
             if name in cat.broken_templates:

@@ -7,6 +7,7 @@ rules (ids, targets, reachability, cycles, templates, segments) live in :mod:`.c
 
 from __future__ import annotations
 
+import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -33,6 +34,15 @@ PHASES_BEFORE = ("prepare", "rules", "enroll")
 PHASES_AFTER = ("settle", "dispatch", "finish")
 ENGINE_TASKS = PHASES_BEFORE + PHASES_AFTER
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+# Who delivers each channel: a sender is "<provider>" (credentials from environment variables) or
+# "<provider>/<block name>" (a saved Prefect block); "outbox" keeps messages in the local store.
+SENDER_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "outbox": CHANNELS,
+    "sendgrid": ("email",),
+    "twilio": ("sms", "whatsapp"),
+    "webhook": ("webhook",),
+}
+DEFAULT_TOPIC = "marketing"
 
 
 class _Model(BaseModel):
@@ -152,13 +162,68 @@ class QuietHours(_Model):
         return parse_time_of_day(self.start), parse_time_of_day(self.end)
 
 
+def parse_sender(ref: str) -> tuple[str, str | None]:
+    """``"sendgrid/marketing"`` → ``("sendgrid", "marketing")``; ``"twilio"`` → ``("twilio", None)``."""
+    provider, _, block = ref.partition("/")
+    return provider, (block or None)
+
+
+class Compliance(_Model):
+    """What every marketing email carries: a postal address footer and a one-click unsubscribe URL
+    (our intake service's ``/unsubscribe`` endpoint; an opaque signed token is appended)."""
+
+    postal_address: str = Field(min_length=5)
+    unsubscribe_url: str = Field(pattern=r"^https?://\S+$")
+
+
 class Settings(_Model):
     timezone: str = "UTC"  # for customers whose time zone is unknown
-    quiet_hours: QuietHours | None = None
+    quiet_hours: QuietHours | None = None  # every channel
+    # SMS and WhatsApp are never sent outside 08:00–21:00 local time (US telemarketing rules)
+    # unless a journey sets its own window here (or null to send around the clock).
+    sms_quiet_hours: QuietHours | None = QuietHours(start="21:00", end="08:00")
     frequency_cap: dict[str, str] = Field(default_factory=dict)  # channel → "2/day"
     stages: tuple[str, ...] = DEFAULT_STAGES
+    channels: dict[str, str] = Field(default_factory=dict)  # channel → sender; default outbox
+    compliance: Compliance | None = None
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("channels")
+    @classmethod
+    def _senders(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, ref in value.items():
+            if channel not in CHANNELS:
+                raise ValueError(
+                    f"channels names unknown channel {channel!r}; channels: {', '.join(CHANNELS)}"
+                )
+            provider, block = parse_sender(ref)
+            if provider not in SENDER_PROVIDERS:
+                raise ValueError(
+                    f"unknown sender {ref!r} for {channel}: use one of"
+                    f" {', '.join(SENDER_PROVIDERS)}, optionally followed by '/<block name>'"
+                )
+            if channel not in SENDER_PROVIDERS[provider]:
+                raise ValueError(
+                    f"{provider} cannot send {channel}; it sends"
+                    f" {', '.join(SENDER_PROVIDERS[provider])}"
+                )
+            if block is not None and not re.fullmatch(r"[a-z0-9][a-z0-9\-_]*", block):
+                raise ValueError(
+                    f"block name {block!r} in sender {ref!r}: Prefect block names use lowercase"
+                    " letters, digits and '-'"
+                )
+        return value
+
+    def sender(self, channel: str) -> str:
+        return self.channels.get(channel, "outbox")
+
+    def quiet_windows(self, channel: str) -> tuple[tuple[time, time], ...]:
+        """Every quiet window that applies to ``channel`` (a send waits until all are over)."""
+        windows = [self.quiet_hours.window] if self.quiet_hours else []
+        if channel in ("sms", "whatsapp") and self.sms_quiet_hours is not None:
+            windows.append(self.sms_quiet_hours.window)
+        return tuple(windows)
 
     @field_validator("frequency_cap")
     @classmethod
@@ -197,6 +262,10 @@ class SendSpec(_Model):
     channel: str
     template: str
     data: dict[str, Any] = Field(default_factory=dict)
+    # transactional messages (receipts, password resets) need no marketing consent and skip
+    # marketing-only suppressions (unsubscribes); hard bounces and SMS opt-outs still apply
+    transactional: bool = False
+    topic: str = Field(default=DEFAULT_TOPIC, pattern=ID_PATTERN)  # consent topic
 
     @field_validator("channel")
     @classmethod

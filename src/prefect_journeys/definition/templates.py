@@ -7,6 +7,7 @@ printing an empty string, except where the template gives a fallback with the ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,8 @@ CUSTOMER_TEMPLATE_FIELDS = (*CUSTOMER_FIELDS, "attributes", "tags")
 JOURNEY_FIELDS = ("id", "name")
 STEP_FIELDS = ("id", "stage")
 TEXT_FIELDS = ("subject", "preheader", "body")
+SMS_MAX_CHARS = 1600  # Twilio's limit for one message body (it splits into segments itself)
+_LIQUID_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
 # StrictDefaultUndefined: strict like StrictUndefined, but `{{ x | default: "there" }}` still works,
 # which marketing copy relies on for optional attributes.
@@ -40,6 +43,23 @@ class TemplateSpec(BaseModel):
     subject: str | None = None
     preheader: str | None = None
     body: str
+    # a SendGrid dynamic template: recipients of one step share a request (up to 1,000 each);
+    # it receives subject, preheader, body (rendered here), first_name, data and the unsubscribe
+    # URL as dynamic_template_data
+    sendgrid_template_id: str | None = Field(default=None, pattern=r"^d-[0-9a-f]{32}$")
+
+    @model_validator(mode="after")
+    def _sms_length(self) -> TemplateSpec:
+        if self.channel in ("sms", "whatsapp"):
+            fixed = len(_LIQUID_MARKUP.sub("", self.body))
+            if fixed > SMS_MAX_CHARS:
+                raise ValueError(
+                    f"an {self.channel} body is at most {SMS_MAX_CHARS} characters; this one has"
+                    f" {fixed} without its variables"
+                )
+        if self.sendgrid_template_id is not None and self.channel != "email":
+            raise ValueError("'sendgrid_template_id' only applies to email templates")
+        return self
 
     @model_validator(mode="after")
     def _email_fields(self) -> TemplateSpec:

@@ -37,8 +37,15 @@ class TickReport:
     converted: int = 0
     exited: int = 0
     completed: int = 0
+    retried: int = 0  # provider said "not now" (429): planned again after its reset
     would_send: list[dict[str, Any]] = field(default_factory=list)  # dry run: ids only
+    # clear messages naming journey, step and customer id (never an address), at most 50
+    problems: list[str] = field(default_factory=list)
     task_runs: int = 0
+
+    def problem(self, message: str) -> None:
+        if len(self.problems) < 50:
+            self.problems.append(message)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "would_send"}
@@ -50,7 +57,7 @@ class TickReport:
     def add(self, other: TickReport) -> None:
         for key in ("entered", "intents", "sent", "deferred", "suppressed", "failed", "cancelled"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
-        for key in ("unknown", "converted", "exited", "completed"):
+        for key in ("unknown", "retried", "converted", "exited", "completed"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
         for mine, theirs in (
             (self.moved, other.moved),

@@ -23,7 +23,7 @@ from prefect_journeys.connectors.outbox import OutboxChannel
 from prefect_journeys.definition.model import PHASES_AFTER, PHASES_BEFORE, WaitForStep
 from prefect_journeys.engine import versions
 from prefect_journeys.engine.context import StepContext, TickReport
-from prefect_journeys.engine.dispatch import Dispatcher
+from prefect_journeys.engine.dispatch import Dispatcher, SenderOpener
 from prefect_journeys.engine.enroll import enroll
 from prefect_journeys.engine.goals import apply_exits, apply_goals
 from prefect_journeys.engine.sqlbits import STATE, TICKS, E
@@ -55,6 +55,8 @@ class Tick:
         channel: Channel | None = None,
         outbox_path: Path | None = None,
         batch_size: int = 1000,
+        senders: SenderOpener | None = None,
+        signing_key: bytes | None = None,
     ) -> None:
         self.engine = engine
         self.plan = plan
@@ -63,6 +65,8 @@ class Tick:
         self.dry_run = dry_run
         self.channel = channel or OutboxChannel(outbox_path)
         self.batch_size = batch_size
+        self.senders = senders
+        self.signing_key = signing_key
         self.journey_id = str(plan.journey.id)
         self._dry_conn: Connection | None = None
         self.pending: dict[int, set[str]] | None = None  # steps with due work, per version
@@ -204,6 +208,8 @@ class Tick:
             self.report,
             versions.plan_of,
             self.channel,
+            senders=self.senders,
+            signing_key=self.signing_key,
             dry_conn=self._dry_conn,
             batch_size=self.batch_size,
         ).run()
@@ -253,7 +259,18 @@ def run_tick(
     channel: Channel | None = None,
     outbox_path: Path | None = None,
     runner: Runner[Any] = _direct,
+    senders: SenderOpener | None = None,
+    signing_key: bytes | None = None,
 ) -> TickReport:
     """Run one tick of ``plan`` at ``as_of`` (default: now). See the module docstring."""
-    tick = Tick(engine, plan, as_of, dry_run=dry_run, channel=channel, outbox_path=outbox_path)
+    tick = Tick(
+        engine,
+        plan,
+        as_of,
+        dry_run=dry_run,
+        channel=channel,
+        outbox_path=outbox_path,
+        senders=senders,
+        signing_key=signing_key,
+    )
     return tick.run(runner)

@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
+from prefect_journeys.compliance.tokens import signing_key
 from prefect_journeys.definition.project import Project
 from prefect_journeys.engine.tick import Tick
 from prefect_journeys.store.database import cached_engine
@@ -52,7 +53,8 @@ def run_journey(
     engine = cached_engine(database_url)
     ensure_schema(engine)
     outbox = Path(outbox_path) if outbox_path else Path(project_dir) / ".journeys" / "outbox.jsonl"
-    tick = Tick(engine, plan, as_of, dry_run=dry_run, outbox_path=outbox)
+    key = signing_key(Path(project_dir))
+    tick = Tick(engine, plan, as_of, dry_run=dry_run, outbox_path=outbox, signing_key=key)
     runner, names = task_runner()
     report = tick.run(runner)
     report.task_runs = len(names)

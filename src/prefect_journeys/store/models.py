@@ -160,7 +160,9 @@ class SendIntent(SQLModel, table=True):
     template: str = Field(max_length=200)
     stage: str | None = Field(default=None, max_length=60)
     variant: str | None = Field(default=None, max_length=120)
-    # planned → claimed → sent | failed | unknown | suppressed (deferrals go back to planned)
+    # planned → claimed → (outbox: sent) | sending → sent | failed | suppressed | unknown;
+    # claimed → cancelled | suppressed | failed | planned (deferred, 429); unknown → sent | planned
+    # (provider proves it never arrived) | abandoned (reconciler)
     status: str = Field(max_length=16)
     due_at: datetime = _ts()
     created_at: datetime = _ts()
@@ -188,6 +190,44 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class Consent(SQLModel, table=True):
+    """One consent decision: who agreed (or withdrew), to what, when, how, and the text shown.
+
+    Append-only: the latest record per (customer, channel, topic) is the customer's current
+    choice. Topic ``*`` covers every topic of the channel.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_customer", "customer_id", "channel", "topic", "id"),)
+    id: int | None = _pk()
+    customer_id: str = Field(max_length=200)
+    channel: str = Field(max_length=30)
+    topic: str = Field(max_length=120)
+    granted: bool
+    recorded_at: datetime = _ts()
+    source: str = Field(max_length=120)  # how: signup_form, import, sms_keyword, unsubscribe_link
+    actor: str | None = Field(default=None, max_length=200)  # who recorded it
+    text: str | None = None  # the wording the customer agreed to
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses never to contact (again), kept as hashes so they survive erasure.
+
+    ``scope`` ``all`` (bounces, invalid numbers, SMS opt-outs) blocks every send to the address;
+    ``marketing`` (unsubscribes, spam reports) blocks marketing sends only.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("address_hash", "scope"),)
+    id: int | None = _pk()
+    address_hash: str = Field(max_length=64)  # sha256 of the normalised address
+    kind: str = Field(max_length=10)  # email | phone
+    scope: str = Field(max_length=16)  # all | marketing
+    reason: str = Field(max_length=60)
+    source: str | None = Field(default=None, max_length=120)
+    created_at: datetime = _ts()
+
+
 class TickRun(SQLModel, table=True):
     __tablename__ = "tick_runs"
     id: int | None = _pk()
@@ -209,5 +249,7 @@ TABLES = [
     SendIntent,
     OutboxMessage,
     TickRun,
+    Consent,
+    Suppression,
 ]
 metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""Consent, suppression, unsubscribe tokens and erasure: who may be contacted, and forgetting."""

@@ -1,0 +1,50 @@
+"""Normalised addresses and their hashes (the suppression list stores only hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Literal
+
+import phonenumbers
+
+AddressKind = Literal["email", "phone"]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(address: str) -> str | None:
+    """Lower-cased, trimmed address, or None when it cannot be an email address."""
+    value = address.strip().lower()
+    return value if _EMAIL.match(value) else None
+
+
+def normalize_phone(number: str, region: str | None = None) -> str | None:
+    """E.164 (``+4915112345678``), or None when it cannot be a phone number.
+
+    Without ``region`` only numbers written with their country code (``+…``) are accepted.
+    A ``whatsapp:`` prefix is ignored. The check is phonenumbers' "possible number" (country code
+    and length), not its allocation tables: numbers reserved for fiction and tests (+44 7700 900…)
+    pass, as they do at the providers' test endpoints.
+    """
+    raw = number.strip().removeprefix("whatsapp:")
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def kind_of(channel: str) -> AddressKind | None:
+    return {"email": "email", "sms": "phone", "whatsapp": "phone"}.get(channel)  # type: ignore[return-value]
+
+
+def normalize(kind: AddressKind, address: str) -> str | None:
+    return normalize_email(address) if kind == "email" else normalize_phone(address)
+
+
+def address_hash(kind: AddressKind, address: str) -> str:
+    """SHA-256 of ``kind:normalised address`` (hex). Unparseable input hashes as given, trimmed."""
+    value = normalize(kind, address) or address.strip().lower()
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
