@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from prefect_journeys.cli import definition_cmds, run_cmds
+from prefect_journeys.cli import compliance_cmds, definition_cmds, run_cmds
 from prefect_journeys.cli.common import err
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 
 definition_cmds.register(app)
 run_cmds.register(app)
+compliance_cmds.register(app)
 try:
     from prefect_journeys.cli import simulate_cmds
 

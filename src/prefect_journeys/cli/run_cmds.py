@@ -84,6 +84,11 @@ def print_tick(counts: dict[str, Any]) -> None:
         )
     if len(counts.get("would_send", [])) > 50:
         console.print(f"  … and {len(counts['would_send']) - 50} more")
+    for key in ("unknown", "retried"):
+        if counts.get(key):
+            console.print(f"  {key}: {counts[key]} (see journeys reconcile)")
+    for problem in counts.get("problems", []):
+        console.print(f"  [yellow]{problem}[/]")
 
 
 def run_command(
@@ -100,13 +105,18 @@ def run_command(
     quiet_prefect()
     from prefect_journeys.flows.run_journey import run_journey
 
-    counts = run_journey(
-        journey=journey_id,
-        project_dir=str(root),
-        as_of=moment,
-        dry_run=dry_run,
-        database_url=store,
-    )
+    from prefect_journeys.connectors.base import ChannelConfigError
+
+    try:
+        counts = run_journey(
+            journey=journey_id,
+            project_dir=str(root),
+            as_of=moment,
+            dry_run=dry_run,
+            database_url=store,
+        )
+    except ChannelConfigError as exc:
+        raise fail(str(exc), EXIT_PROBLEMS) from None
     if as_json:
         print(json.dumps(counts, default=str))
     else:
