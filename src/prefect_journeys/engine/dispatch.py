@@ -148,6 +148,7 @@ class Dispatcher:
         channel: Channel | None = None,
         *,
         senders: SenderOpener | None = None,
+        current: Settings | None = None,
         signing_key: bytes | None = None,
         dry_conn: Connection | None = None,
         batch_size: int = 1000,
@@ -164,6 +165,9 @@ class Dispatcher:
         self._senders: dict[tuple[int, str], _Sender] = {}
         self.outbox = channel or OutboxChannel()
         self._opener = senders
+        # Who delivers is operational config: intents of older versions go out through the
+        # journey's current senders (a fixed block name applies to messages already planned).
+        self._current = current
         self._channels: dict[str, Channel | ChannelConfigError] = {}
         self._broken: set[tuple[int, str]] = set()  # (version, channel) whose sender cannot open
         self._signing_key = signing_key
@@ -192,9 +196,8 @@ class Dispatcher:
                 with self._tx() as conn:
                     decisions = self._decide(conn, rows)
                     remote = self._route(conn, decisions)
-                    local = [
-                        d for d in decisions if not (d.action == "send" and d.sender in remote)
-                    ]
+                    far = {id(d) for group in remote.values() for d in group}
+                    local = [d for d in decisions if id(d) not in far]
                     sent = self._record(conn, local, self._send_local(conn, local), token)
                 if self.dry_conn is None:
                     self.outbox.flush_jsonl(sent)  # type: ignore[attr-defined]
@@ -390,8 +393,8 @@ class Dispatcher:
         if not message.body.strip():
             return self._fail(row, f"template '{row.template}' rendered an empty body")
         history[(row.customer_id, row.channel)].append(self.as_of)  # counts toward the cap
-        ref = rules.settings.sender(row.channel)
-        return Decision(row, "send", message=message, sender=ref)
+        settings = self._current or rules.settings
+        return Decision(row, "send", message=message, sender=settings.sender(row.channel))
 
     def _fail(self, row: Any, reason: str) -> Decision:
         self.report.problem(

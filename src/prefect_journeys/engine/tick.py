@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +57,7 @@ class Tick:
         batch_size: int = 1000,
         senders: SenderOpener | None = None,
         signing_key: bytes | None = None,
+        lease: timedelta = timedelta(minutes=15),
     ) -> None:
         self.engine = engine
         self.plan = plan
@@ -67,6 +68,7 @@ class Tick:
         self.batch_size = batch_size
         self.senders = senders
         self.signing_key = signing_key
+        self.lease = lease  # a claim older than this belonged to a dispatcher that died
         self.journey_id = str(plan.journey.id)
         self._dry_conn: Connection | None = None
         self.pending: dict[int, set[str]] | None = None  # steps with due work, per version
@@ -209,9 +211,11 @@ class Tick:
             versions.plan_of,
             self.channel,
             senders=self.senders,
+            current=self.plan.journey.settings,
             signing_key=self.signing_key,
             dry_conn=self._dry_conn,
             batch_size=self.batch_size,
+            lease=self.lease,
         ).run()
         return self.report.sent
 
@@ -261,6 +265,8 @@ def run_tick(
     runner: Runner[Any] = _direct,
     senders: SenderOpener | None = None,
     signing_key: bytes | None = None,
+    batch_size: int = 1000,
+    lease: timedelta = timedelta(minutes=15),
 ) -> TickReport:
     """Run one tick of ``plan`` at ``as_of`` (default: now). See the module docstring."""
     tick = Tick(
@@ -272,5 +278,7 @@ def run_tick(
         outbox_path=outbox_path,
         senders=senders,
         signing_key=signing_key,
+        batch_size=batch_size,
+        lease=lease,
     )
     return tick.run(runner)
