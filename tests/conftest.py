@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from prefect_journeys.emulators import Emulators
 from prefect_journeys.store import make_engine, metadata
 
 PG_ADMIN_URL = os.environ.get(
@@ -94,3 +95,53 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on both backends."""
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     return request.getfixturevalue(name)
+
+
+# ----------------------------------------------------------------------------- providers
+FROM_NUMBER = "+15005550006"  # Twilio's magic valid-sender test number
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[Emulators]:
+    with Emulators(port=0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulators: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulators]:
+    """A clean emulator, and the environment the ``sendgrid``/``twilio`` senders read."""
+    emulators.control.reset()
+    env = {
+        "SENDGRID_API_KEY": emulators.sendgrid_api_key,
+        "SENDGRID_HOST": emulators.url,
+        "SENDGRID_FROM_EMAIL": "news@shop.example",
+        "TWILIO_ACCOUNT_SID": emulators.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": emulators.twilio_auth_token,
+        "TWILIO_BASE_URL": emulators.url,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_WHATSAPP_FROM": FROM_NUMBER,
+        "TWILIO_MESSAGES_PER_SECOND": "500",
+        "JOURNEYS_SIGNING_KEY": "test-signing-key",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("SENDGRID_SANDBOX", "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_STATUS_CALLBACK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    yield emulators
+    emulators.control.clear_faults()
+
+
+# ----------------------------------------------------------------------------- prefect
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        prefect_test_harness(server_startup_timeout=180),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield

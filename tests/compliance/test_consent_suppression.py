@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine
+from tests.engine.helpers import TEMPLATES, customers, event, intents, plan_of, tick, when
 
 from prefect_journeys.compliance import consent, suppressions
-from tests.engine.helpers import TEMPLATES, customers, event, intents, plan_of, tick, when
 
 JOURNEY = """
 id: j
@@ -137,3 +137,31 @@ def test_invalid_addresses_fail_with_a_clear_reason(engine: Engine, tmp_path: Pa
     assert by["local_format"] == by["letters"] == ("failed", "phone is not E.164")
     assert any("step text, customer local_format" in p for p in report.problems)
     assert not any("030" in p or "call me" in p for p in report.problems)
+
+
+EMPTY = {
+    **TEMPLATES,
+    "blank": "channel: email\nsubject: 'Hi'\nbody: '{{ customer.attributes.note | default: \"\" }}'\n",
+}
+BLANK = """
+id: j
+entry: {event: signed_up}
+steps:
+  - id: mail
+    send: {channel: email, template: blank}
+"""
+
+
+def test_a_template_rendering_to_nothing_fails_clearly(engine: Engine, tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, BLANK, templates=EMPTY)
+    customers(engine, "empty", attributes={})
+    customers(engine, "noted", attributes={"note": "Your parcel shipped"})
+    for c in ("empty", "noted"):
+        event(engine, c, "signed_up", when(2, 12))
+    report = tick(engine, plan, when(2, 12))
+    by = {i["customer_id"]: (i["status"], i["error"]) for i in intents(engine)}
+    assert by["noted"] == ("sent", None)
+    assert by["empty"] == ("failed", "template 'blank' rendered an empty body")
+    assert report.problems == [
+        "journey j, step mail, customer empty: template 'blank' rendered an empty body"
+    ]

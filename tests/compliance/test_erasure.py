@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, select
+from tests.engine.helpers import customers, event, intents, plan_of, tick, when
 
 from prefect_journeys.compliance import consent, suppressions
 from prefect_journeys.compliance.erasure import forget, pseudonym_of
 from prefect_journeys.connectors.outbox import OutboxChannel
-from tests.engine.helpers import customers, event, intents, plan_of, tick, when
 
 JOURNEY = """
 id: j

@@ -1,21 +1,10 @@
-"""One temporary Prefect server for the whole session (starting one costs ~15 s)."""
+"""Flow tests: the example journeys send through the local provider emulators."""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Iterator
 
 import pytest
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with (
-        prefect_test_harness(server_startup_timeout=180),
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
-        yield
+@pytest.fixture(autouse=True)
+def _providers(emu: object) -> None:
+    """The example journeys send through SendGrid and Twilio: here, the local emulators."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from prefect_journeys.emulators import Emulators
 from prefect_journeys.store import make_engine
 from prefect_journeys.store.migrate import ensure_schema
 from prefect_journeys.store.writes import insert_events, upsert_customers
@@ -90,7 +91,7 @@ def test_task_runs_do_not_grow_with_the_audience(
 
 
 def test_dry_run_writes_nothing_and_real_run_leaves_artifact_and_event(
-    prefect_server: None, project: Path, tmp_path: Path
+    prefect_server: None, project: Path, tmp_path: Path, emu: Emulators
 ) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     _population(url, 3)
@@ -102,7 +103,7 @@ def test_dry_run_writes_nothing_and_real_run_leaves_artifact_and_event(
         assert conn.execute(text("select count(*) from enrollments")).scalar_one() == 0
     real = _run(project, url, T0)
     assert real["sent"] == 3
-    assert (project / "outbox.jsonl").read_text().count("\n") == 3
+    assert len(emu.control.sendgrid_messages()) == 3  # through SendGrid (the emulator)
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -135,7 +136,7 @@ def test_dry_run_writes_nothing_and_real_run_leaves_artifact_and_event(
 
 
 def test_no_personal_data_in_prefect_logs_params_or_results(
-    prefect_server: None, project: Path, tmp_path: Path
+    prefect_server: None, project: Path, tmp_path: Path, emu: Emulators
 ) -> None:
     url = f"sqlite:///{tmp_path / 'pii.db'}"
     _population(url, 4)
@@ -150,6 +151,8 @@ def test_no_personal_data_in_prefect_logs_params_or_results(
     finally:
         setup_logging(incremental=False)  # back to the suite's own level
     assert "@example.com" not in str(counts)
+    secrets = (emu.sendgrid_api_key, emu.twilio_auth_token)
+    assert not any(secret in str(counts) for secret in secrets)
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter
@@ -166,7 +169,7 @@ def test_no_personal_data_in_prefect_logs_params_or_results(
             time.sleep(0.5)
     text_blob = " ".join(log.message for log in logs)
     assert "welcome_series" in text_blob  # the flow did log
-    for needle in ("@example.com", "+44770"):
+    for needle in ("@example.com", "+44770", *secrets):  # no address, no API key
         assert needle not in text_blob
     assert len(ours) >= 17
     for run in ours:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from prefect_journeys.cli import compliance_cmds, definition_cmds, run_cmds
+from prefect_journeys.cli import compliance_cmds, definition_cmds, emulator_cmds, run_cmds
 from prefect_journeys.cli.common import err
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 definition_cmds.register(app)
 run_cmds.register(app)
 compliance_cmds.register(app)
+emulator_cmds.register(app)
 try:
     from prefect_journeys.cli import simulate_cmds
 

@@ -103,9 +103,8 @@ def run_command(
     moment = parse_as_of(as_of)
     journey_id = _check_journey(root, journey)
     quiet_prefect()
-    from prefect_journeys.flows.run_journey import run_journey
-
     from prefect_journeys.connectors.base import ChannelConfigError
+    from prefect_journeys.flows.run_journey import run_journey
 
     try:
         counts = run_journey(

@@ -203,10 +203,16 @@ def run_simulation(
     if reset and file is not None:
         reset_sqlite(file)
     engine = make_engine(url)
+    from functools import partial
+
+    from prefect_journeys.engine.tick import run_tick as real_tick
+    from prefect_journeys.simulation.providers import emulated_providers, traffic
+
     try:
         ensure_store(engine)
         context, on_day = _progress(days, progress)
-        with context:
+        with context, emulated_providers() as (emu, senders):
+            run_tick = run_tick or partial(real_tick, senders=senders)
             result = simulate(
                 engine,
                 plans,
@@ -219,6 +225,7 @@ def run_simulation(
                 run_tick=run_tick,
                 run_day=run_day,
             )
+            providers = traffic(emu)
         figures = reports(engine, plans)
     finally:
         engine.dispose()
@@ -226,6 +233,7 @@ def run_simulation(
         "store": str(file.resolve()) if file is not None else make_url(url).render_as_string(),
         "elapsed_seconds": round(time.perf_counter() - began, 3),
         "simulation": result.to_dict(),
+        "providers": providers,
         "journeys": figures,
     }
 
@@ -344,6 +352,14 @@ def print_figures(console: Console, figures: dict[str, Any]) -> None:
         f" {activity.get('signed_up', 0)} sign-ups, {activity.get('cart_abandoned', 0)} abandoned"
         f" carts, {activity.get('purchase', 0)} purchases."
     )
+    providers = figures.get("providers")
+    if providers:
+        console.print(
+            f"Provider traffic (local emulators at {providers['url']}, real SendGrid and Twilio"
+            f" SDKs over HTTP): {providers['emails']} emails in {providers['sendgrid_requests']}"
+            f" SendGrid requests, {providers['texts']} texts in {providers['twilio_requests']}"
+            " Twilio requests."
+        )
     console.print(f"Store: {escape(figures['store'])}")
     console.print(f"Elapsed: {figures['elapsed_seconds']:.1f} s")
 
