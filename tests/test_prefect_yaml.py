@@ -41,8 +41,12 @@ def _journey_files() -> dict[str, Path]:
     return found
 
 
+def _journey_deployments() -> list[dict[str, Any]]:
+    return [d for d in _deployments() if d["entrypoint"] == ENTRYPOINT]
+
+
 def _by_journey() -> dict[str, dict[str, Any]]:
-    return {str(d.get("parameters", {}).get("journey")): d for d in _deployments()}
+    return {str(d.get("parameters", {}).get("journey")): d for d in _journey_deployments()}
 
 
 def test_prefect_accepts_the_file() -> None:
@@ -81,9 +85,8 @@ def test_every_deployment_names_an_existing_journey() -> None:
 def test_deployments_share_the_flow_pool_and_have_valid_schedules() -> None:
     names = [d["name"] for d in _deployments()]
     assert len(names) == len(set(names))
-    for deployment in _deployments():
+    for deployment in _journey_deployments():
         name = deployment["name"]
-        assert deployment["entrypoint"] == ENTRYPOINT, name
         assert deployment["work_pool"]["name"] == "journeys-local", name
         assert deployment["parameters"]["journey"] == name, name
         assert set(deployment["parameters"]) <= FLOW_PARAMETERS, name
@@ -119,3 +122,18 @@ def test_entrypoint_exists() -> None:
 
     assert isinstance(flow, Flow), f"{function} is not a Prefect flow"
     assert set(inspect.signature(flow.fn).parameters) >= FLOW_PARAMETERS
+
+
+def test_the_reconciler_is_deployed_with_valid_parameters() -> None:
+    (reconciler,) = [d for d in _deployments() if d["entrypoint"] != ENTRYPOINT]
+    assert reconciler["entrypoint"] == "src/prefect_journeys/flows/reconcile.py:reconcile_sends"
+    from prefect_journeys.definition.durations import parse_duration
+    from prefect_journeys.flows.reconcile import reconcile_sends
+
+    accepted = set(inspect.signature(reconcile_sends.fn).parameters)
+    assert set(reconciler["parameters"]) <= accepted
+    assert parse_duration(reconciler["parameters"]["settle"]) < parse_duration(
+        reconciler["parameters"]["abandon_after"]
+    )
+    assert reconciler["schedules"][0]["interval"] > 0
+    assert reconciler["work_pool"]["name"] == "journeys-local"

@@ -192,3 +192,30 @@ def test_the_plan_names_exactly_the_tasks_a_tick_runs(tmp_path: Path, project: P
 
     Tick(make_engine(url), plan, T0).run(runner)
     assert seen == list(plan.task_names.values())
+
+
+def test_the_reconcile_flow_settles_dropped_responses(
+    prefect_server: None, project: Path, tmp_path: Path, emu: Emulators
+) -> None:
+    """SendGrid accepted the request but the answer was lost: unknown, then settled as sent from
+    SendGrid's activity feed by the reconcile-sends flow — and never sent a second time."""
+    from prefect_journeys.flows.reconcile import reconcile_sends
+
+    url = f"sqlite:///{tmp_path / 'rec.db'}"
+    _population(url, 3)
+    emu.control.inject("sendgrid", "drop_after_accept", count=10)
+    counts = _run(project, url, T0)
+    assert counts["unknown"] == 3 and counts["sent"] == 0
+    emu.control.clear_faults()
+    settled = reconcile_sends(project_dir=str(project), database_url=url, settle="1m")
+    assert (settled["checked"], settled["sent"], settled["waiting"]) == (3, 3, 0)
+    again = reconcile_sends(project_dir=str(project), database_url=url)
+    assert again["checked"] == 0
+    assert len(emu.control.sendgrid_messages()) == 3  # once each
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("select status, provider_id from send_intents")).all()
+    assert {r.status for r in rows} == {"sent"}
+    assert {r.provider_id for r in rows} == {
+        m["message_id"] for m in emu.control.sendgrid_messages()
+    }

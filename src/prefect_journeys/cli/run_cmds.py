@@ -167,6 +167,14 @@ def deployments_from(root: Path, interval: int) -> list[Any]:
             else:
                 kwargs["interval"] = interval
         out.append(run_journey.to_deployment(name=journey_id, parameters=params, **kwargs))
+    if out:  # settle unknown sends (timeouts, dropped responses) from provider evidence
+        from prefect_journeys.flows.reconcile import reconcile_sends
+
+        out.append(
+            reconcile_sends.to_deployment(
+                name="reconcile-sends", parameters={"project_dir": str(root)}, interval=600
+            )
+        )
     return out
 
 
