@@ -205,3 +205,76 @@ def test_a_slow_provider_does_not_hold_up_another(
         worker.join(timeout=60)
     assert not worker.is_alive() and not failures, failures
     assert {i["status"] for i in intents(engine)} == {"sent"}
+
+
+OTHER_CHANNELS = """
+id: j
+entry: {event: signed_up}
+settings:
+  channels: {whatsapp: twilio, webhook: webhook}
+  sms_quiet_hours: null
+steps:
+  - id: chat
+    send: {channel: whatsapp, template: chat}
+    next: crm
+  - id: crm
+    send: {channel: webhook, template: crm, data: {list: vip}}
+"""
+OTHER_TEMPLATES = {
+    "chat": "channel: whatsapp\nbody: 'Hi {{ customer.first_name }}, your order shipped'\n",
+    "crm": "channel: webhook\nbody: 'tag {{ customer.id }} as {{ data.list }}'\n",
+}
+
+
+def test_whatsapp_and_signed_webhooks_through_a_journey(
+    engine: Engine, tmp_path: Path, emu: Emulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prefect_journeys.connectors.webhook import verify_signature
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("JOURNEYS_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    monkeypatch.setenv("JOURNEYS_WEBHOOK_SECRET", "whsec-test")
+    try:
+        plan = plan_of(tmp_path, OTHER_CHANNELS, templates=OTHER_TEMPLATES)
+        customers(engine, "w1", phone="+4915112345678", whatsapp_consent=True)
+        customers(engine, "w2", phone="+4915112345679", whatsapp_consent=False)
+        for c in ("w1", "w2"):
+            event(engine, c, "signed_up", when(2, 12))
+        tick(engine, plan, when(2, 12))
+    finally:
+        server.shutdown()
+    chats = emu.control.twilio_messages()
+    assert [(m["to"], m["from"]) for m in chats] == [
+        ("whatsapp:+4915112345678", "whatsapp:+15005550006")
+    ]
+    by = {(i["customer_id"], i["step_id"]): i["status"] for i in intents(engine)}
+    assert by[("w2", "chat")] == "suppressed"  # no WhatsApp consent
+    assert by[("w1", "crm")] == by[("w2", "crm")] == "sent"
+    assert len(received) == 2
+    for headers, body in received:
+        assert verify_signature(
+            "whsec-test", headers["X-Journeys-Timestamp"], body, headers["X-Journeys-Signature"]
+        )
+        assert not verify_signature(
+            "other", headers["X-Journeys-Timestamp"], body, headers["X-Journeys-Signature"]
+        )
+        doc = json.loads(body)
+        assert doc["step"] == "crm" and doc["data"]["data"] == {"list": "vip"}
+        assert "+49" not in body.decode()  # the CRM gets ids, not addresses
+        assert headers["Idempotency-Key"] == str(doc["intent_id"])

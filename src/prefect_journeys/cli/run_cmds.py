@@ -103,19 +103,24 @@ def run_command(
     moment = parse_as_of(as_of)
     journey_id = _check_journey(root, journey)
     quiet_prefect()
-    from prefect_journeys.connectors.base import ChannelConfigError
     from prefect_journeys.flows.run_journey import run_journey
 
-    try:
-        counts = run_journey(
-            journey=journey_id,
-            project_dir=str(root),
-            as_of=moment,
-            dry_run=dry_run,
-            database_url=store,
+    state = run_journey(
+        journey=journey_id,
+        project_dir=str(root),
+        as_of=moment,
+        dry_run=dry_run,
+        database_url=store,
+        return_state=True,
+    )
+    if state.is_failed():
+        err.print(f"[bold red]error:[/] {state.message}")
+        err.print(
+            "hint: save the credentials block the journey names, or set the provider's"
+            " environment variables (`journeys emulators` prints them for local emulators)"
         )
-    except ChannelConfigError as exc:
-        raise fail(str(exc), EXIT_PROBLEMS) from None
+        raise typer.Exit(EXIT_PROBLEMS)
+    counts = state.result()
     if as_json:
         print(json.dumps(counts, default=str))
     else:

@@ -152,6 +152,15 @@ def _announce(emu: Emulators, events_url: str | None) -> None:
         f"          account SID  {emu.twilio_account_sid}",
         f"          auth token   {emu.twilio_auth_token}",
         f"Control   EmulatorControl({emu.url!r})  (HTTP: {emu.url}/_emulator/info)",
+        "",
+        "Point the journeys' `sendgrid` and `twilio` senders at these emulators (then run",
+        "`journeys run JOURNEY` in another shell):",
+        f"  export SENDGRID_API_KEY={emu.sendgrid_api_key} SENDGRID_HOST={emu.url}"
+        " SENDGRID_FROM_EMAIL=news@shop.example",
+        f"  export TWILIO_ACCOUNT_SID={emu.twilio_account_sid}"
+        f" TWILIO_AUTH_TOKEN={emu.twilio_auth_token}",
+        f"  export TWILIO_BASE_URL={emu.url} TWILIO_FROM_NUMBER=+15005550006"
+        " TWILIO_WHATSAPP_FROM=+15005550006",
     ]
     for line in lines:
         typer.echo(line)

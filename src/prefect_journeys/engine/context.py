@@ -41,6 +41,8 @@ class TickReport:
     would_send: list[dict[str, Any]] = field(default_factory=list)  # dry run: ids only
     # clear messages naming journey, step and customer id (never an address), at most 50
     problems: list[str] = field(default_factory=list)
+    # senders that could not open: their messages stay planned (the tick is then a failure)
+    blocked: list[str] = field(default_factory=list)
     task_runs: int = 0
 
     def problem(self, message: str) -> None:

@@ -210,15 +210,12 @@ class Dispatcher:
                     future.result()
                 if self.dry_conn is not None and len(rows) < self.batch_size:
                     break
-        if self._broken:
-            raise ChannelConfigError(
-                "; ".join(
-                    f"journey {self.journey_id}: {error}"
-                    for error in self._channels.values()
-                    if isinstance(error, ChannelConfigError)
-                )
-                + " (those messages stay planned and go out once the sender is fixed)"
-            )
+        self.report.blocked = [
+            f"journey {self.journey_id}: {error} (those messages stay planned and go out once"
+            " the sender is fixed)"
+            for error in self._channels.values()
+            if isinstance(error, ChannelConfigError)
+        ]
 
     def plan_of(self, conn: Connection, version: int) -> Any:
         """The plan of an intent's journey version (read once per dispatch, not per message)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 
-from prefect_journeys.connectors.base import Channel
+from prefect_journeys.connectors.base import Channel, ChannelConfigError
 from prefect_journeys.connectors.outbox import OutboxChannel
 from prefect_journeys.definition.model import PHASES_AFTER, PHASES_BEFORE, WaitForStep
 from prefect_journeys.engine import versions
@@ -281,4 +281,7 @@ def run_tick(
         batch_size=batch_size,
         lease=lease,
     )
-    return tick.run(runner)
+    report = tick.run(runner)
+    if report.blocked:
+        raise ChannelConfigError("; ".join(report.blocked))
+    return report

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
+from prefect.states import Failed
 
 from prefect_journeys.compliance.tokens import signing_key
 from prefect_journeys.definition.project import Project
@@ -87,4 +88,8 @@ def run_journey(
             },
             payload={k: v for k, v in counts.items() if k != "would_send"},
         )
+    if report.blocked:  # a failed run without a traceback: the message says what to fix
+        for line in report.blocked:
+            logger.error(line)
+        return Failed(message="; ".join(report.blocked))  # type: ignore[return-value]
     return counts
