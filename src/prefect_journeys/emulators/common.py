@@ -51,6 +51,19 @@ def dropped() -> Reply:
     return Reply(0, drop=True)
 
 
+def after_accept(stats: ProviderStats, reply: Reply, fault: Any) -> Reply:
+    """The answer to an accepted request, unless a post-accept fault (``delay`` or a drop)
+    applies to it: the message is recorded either way, as at a provider that sent it."""
+    if fault is None:
+        stats.bump("total", "accepted")
+        return reply
+    stats.bump("total", "accepted", "faulted")
+    if fault.kind == "delay":
+        reply.delay = fault.delay
+        return reply
+    return dropped()
+
+
 def hex_sid(prefix: str) -> str:
     """A Twilio-style SID: two letters and 32 lowercase hex digits."""
     return prefix + secrets.token_hex(16)

@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from prefect_journeys.emulators.callbacks import CallbackDispatcher
-from prefect_journeys.emulators.common import ProviderStats, Reply, Request, dropped, json_reply
+from prefect_journeys.emulators.common import (
+    ProviderStats,
+    Reply,
+    Request,
+    after_accept,
+    dropped,
+    json_reply,
+)
 from prefect_journeys.emulators.config import EmulatorConfig
 from prefect_journeys.emulators.faults import POST_ACCEPT, PRE_ACCEPT, Fault, FaultBook
 from prefect_journeys.emulators.sendgrid_activity import (
@@ -178,14 +185,7 @@ class SendGridEmulator:
         reply = Reply(200 if sandbox else 202, headers=[("X-Message-Id", x_message_id)])
         reply.content_type = None
         fault = self._faults.take("sendgrid", POST_ACCEPT, lambda: _recipients(body))
-        if fault is None:
-            self.stats.bump("total", "accepted")
-            return reply
-        self.stats.bump("total", "accepted", "faulted")
-        if fault.kind == "delay":
-            reply.delay = fault.delay
-            return reply
-        return dropped()
+        return after_accept(self.stats, reply, fault)
 
     def _search(self, request: Request) -> Reply:
         self.stats.bump("lookups")

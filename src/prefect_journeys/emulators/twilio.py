@@ -22,6 +22,7 @@ from prefect_journeys.emulators.common import (
     ProviderStats,
     Reply,
     Request,
+    after_accept,
     dropped,
     hex_sid,
     json_reply,
@@ -157,14 +158,7 @@ class TwilioEmulator:
             return _fault_reply(fault, to)
         message = self._record(form, to)
         reply = json_reply(201, message.resource(just_created=True))
-        if fault is None:
-            self.stats.bump("total", "accepted")
-            return reply
-        self.stats.bump("total", "accepted", "faulted")
-        if fault.kind == "delay":
-            reply.delay = fault.delay
-            return reply
-        return dropped()
+        return after_accept(self.stats, reply, fault)
 
     def _record(self, form: dict[str, list[str]], to: str) -> TwilioMessage:
         sender = _first(form, "From")
