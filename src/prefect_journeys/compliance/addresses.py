@@ -46,5 +46,9 @@ def normalize(kind: AddressKind, address: str) -> str | None:
 
 def address_hash(kind: AddressKind, address: str) -> str:
     """SHA-256 of ``kind:normalised address`` (hex). Unparseable input hashes as given, trimmed."""
-    value = normalize(kind, address) or address.strip().lower()
+    return hash_normalized(kind, normalize(kind, address) or address.strip().lower())
+
+
+def hash_normalized(kind: AddressKind, value: str) -> str:
+    """:func:`address_hash` of an address already normalised (no second parse)."""
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()

@@ -43,7 +43,7 @@ from sqlalchemy import (
 
 from prefect_journeys.compliance import consent, suppressions, tokens
 from prefect_journeys.compliance.addresses import (
-    address_hash,
+    hash_normalized,
     kind_of,
     normalize_email,
     normalize_phone,
@@ -288,8 +288,11 @@ class Dispatcher:
             tags[customer_id].append(tag)
         history = self._history(conn, rows, customers)
         consents = self._consents(conn, rows)
-        blocked = suppressions.scopes_of(conn, self._hashes(rows).values())
-        return [self._decide_one(conn, row, tags, history, consents, blocked) for row in rows]
+        addresses = self._addresses(rows)
+        blocked = suppressions.scopes_of(conn, [h for _, h in addresses.values() if h])
+        return [
+            self._decide_one(conn, row, tags, history, consents, blocked, addresses) for row in rows
+        ]
 
     def _history(
         self, conn: Connection, rows: Sequence[Any], customers: list[str]
@@ -328,13 +331,15 @@ class Dispatcher:
         return found
 
     @staticmethod
-    def _hashes(rows: Sequence[Any]) -> dict[int, str]:
-        out: dict[int, str] = {}
+    def _addresses(rows: Sequence[Any]) -> dict[int, tuple[str | None, str | None]]:
+        """Per intent with an address: (normalised address or None if invalid, its hash)."""
+        out: dict[int, tuple[str | None, str | None]] = {}
         for row in rows:
             kind = kind_of(row.channel)
-            address = getattr(row, f"c_{ADDRESS[row.channel]}") if kind else None
-            if kind and address:
-                out[row.intent_id] = address_hash(kind, address)
+            raw = getattr(row, f"c_{ADDRESS[row.channel]}") if kind else None
+            if kind and raw:
+                value = normalize_email(raw) if kind == "email" else normalize_phone(raw)
+                out[row.intent_id] = (value, hash_normalized(kind, value) if value else None)
         return out
 
     def _decide_one(
@@ -345,6 +350,7 @@ class Dispatcher:
         history: dict[tuple[str, str], list[datetime]],
         consents: dict[tuple[str, str, str], bool],
         blocked: dict[str, set[str]],
+        addresses: dict[int, tuple[str | None, str | None]],
     ) -> Decision:
         if row.enrollment_state == "exited":
             return Decision(row, "cancel", "enrollment exited")
@@ -360,14 +366,13 @@ class Dispatcher:
         address: str | None = row.c_id
         kind = kind_of(row.channel)
         if kind is not None:
-            raw = getattr(row, f"c_{ADDRESS[row.channel]}")
-            if not raw:
+            if row.intent_id not in addresses:
                 return Decision(row, "suppress", "no address")
-            address = normalize_email(raw) if kind == "email" else normalize_phone(raw)
-            if address is None:
+            address, hashed = addresses[row.intent_id]
+            if address is None or hashed is None:
                 what = "email address is invalid" if kind == "email" else "phone is not E.164"
                 return self._fail(row, what)
-            scopes = blocked.get(address_hash(kind, address), set())
+            scopes = blocked.get(hashed, set())
             if "all" in scopes or (marketing and "marketing" in scopes):
                 return Decision(row, "suppress", "address suppressed")
         rules = self._rules_of(conn, row.version)
@@ -625,7 +630,7 @@ class Dispatcher:
         if opted_out:
             suppressions.suppress_hashes(
                 conn,
-                [(address_hash(kind, to), kind) for to, kind in opted_out if kind],
+                [(hash_normalized(kind, to), kind) for to, kind in opted_out if kind],
                 "provider_opted_out",
                 source="provider",
             )
