@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tick import Stores, fmt_load, machine, run_child  # noqa: E402
+from tick import Stores, fmt_load, machine, measured, run_child  # noqa: E402
 
 PROJECT = HERE / "project_dispatch"
 JOURNEY = "dispatch_bench"
@@ -213,19 +213,8 @@ def child_framework(url: str, emulator: str, profile: Path | None) -> dict[str, 
     def tick() -> Any:
         return run_tick(engine, plan, AS_OF, signing_key=SIGNING_KEY, runner=timed)
 
-    profiler = None
-    if profile is not None:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    cpu = time.process_time()
-    start = time.perf_counter()
-    report = profiler.runcall(tick) if profiler is not None else tick()
-    wall = time.perf_counter() - start
-    cpu = time.process_time() - cpu
+    report, wall, cpu = measured(tick, profile)
     rss = own_peak_rss_mb()
-    if profiler is not None and profile is not None:
-        profiler.dump_stats(str(profile))
     seen = _delta(seen_before, control.requests_seen())
     errors: list[str] = []
     with engine.connect() as conn:

@@ -82,6 +82,23 @@ class ChildRss:
         self._thread.join()
 
 
+def measured(fn: Any, profile: Path | None) -> tuple[Any, float, float]:
+    """``fn()`` with its wall and CPU seconds; under cProfile (dumped to ``profile``) if given."""
+    profiler = None
+    if profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    cpu = time.process_time()
+    start = time.perf_counter()
+    result = profiler.runcall(fn) if profiler is not None else fn()
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(str(profile))
+    return result, wall, cpu
+
+
 def children_cpu_s() -> float:
     """CPU seconds (user + system) used so far by this process's live children (the server)."""
     import psutil
@@ -267,19 +284,8 @@ def child_engine(url: str, n: int, outbox: Path, profile: Path | None) -> dict[s
         timed("ensure_schema", lambda: ensure_schema(engine))
         return Tick(engine, plan, AS_OF, outbox_path=outbox).run(timed)
 
-    profiler = None
-    if profile is not None:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    cpu = time.process_time()
-    start = time.perf_counter()
-    report = profiler.runcall(tick) if profiler is not None else tick()
-    wall = time.perf_counter() - start
-    cpu = time.process_time() - cpu
+    report, wall, cpu = measured(tick, profile)
     rss = peak_rss_mb()
-    if profiler is not None and profile is not None:
-        profiler.dump_stats(str(profile))
     return {
         "kind": "engine",
         "n": n,

@@ -29,13 +29,16 @@ TEMPLATES = {
     "plain": "channel: email\nsubject: 'News'\nbody: 'Same words for everyone'\n",
     "text": "channel: sms\nbody: 'Hi {{ customer.first_name }}, 10% off today'\n",
 }
-JOURNEY = """
+HEADER = """
 id: j
 entry: {event: signed_up}
 settings:
   channels: {email: sendgrid, sms: twilio}
   compliance: {postal_address: "Shop GmbH, Hauptstr. 1, 10115 Berlin", unsubscribe_url: "https://shop.example/u"}
-steps:
+"""
+JOURNEY = (
+    HEADER
+    + """steps:
   - id: mail
     stage: awareness
     send: {channel: email, template: promo}
@@ -43,6 +46,7 @@ steps:
   - id: sms
     send: {channel: sms, template: text}
 """
+)
 
 
 def _people(engine: Engine, n: int, prefix: str = "c") -> list[str]:
@@ -157,13 +161,9 @@ def test_unknown_sender_keeps_messages_planned(
     assert {i["status"] for i in intents(engine, step_id="sms")} == {"sent"}
 
 
-SPLIT = """
-id: j
-entry: {event: signed_up}
-settings:
-  channels: {email: sendgrid, sms: twilio}
-  compliance: {postal_address: "Shop GmbH, Hauptstr. 1, 10115 Berlin", unsubscribe_url: "https://shop.example/u"}
-steps:
+SPLIT = (
+    HEADER
+    + """steps:
   - id: pick
     split:
       - {variant: mail, weight: 50, next: mail}
@@ -173,6 +173,7 @@ steps:
   - id: sms
     send: {channel: sms, template: text}
 """
+)
 
 
 def test_a_slow_provider_does_not_hold_up_another(

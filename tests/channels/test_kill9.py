@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import Engine
+from tests.channels.test_dispatch_providers import HEADER
 from tests.engine.helpers import customers, event, intents, project, when
 
 from prefect_journeys.definition.project import Project
@@ -30,13 +31,9 @@ TEMPLATES = {
     ),
     "text": "channel: sms\nbody: 'Hi {{ customer.first_name }}, 10% off today'\n",
 }
-JOURNEY = """
-id: j
-entry: {event: signed_up}
-settings:
-  channels: {email: sendgrid, sms: twilio}
-  compliance: {postal_address: "Shop GmbH, Hauptstr. 1, 10115 Berlin", unsubscribe_url: "https://shop.example/u"}
-  sms_quiet_hours: null
+JOURNEY = (
+    HEADER
+    + """  sms_quiet_hours: null
 steps:
   - id: mail
     send: {channel: email, template: promo}
@@ -44,6 +41,7 @@ steps:
   - id: sms
     send: {channel: sms, template: text}
 """
+)
 KILL_POINTS = ("after_claim", "after_sending_mark", "after_accept")
 RUNS = int(os.environ.get("JOURNEYS_KILL_RUNS", "9"))  # a longer soak: JOURNEYS_KILL_RUNS=60
 TERMINAL = {"sent", "failed", "suppressed", "abandoned"}
