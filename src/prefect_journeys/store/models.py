@@ -239,6 +239,112 @@ class TickRun(SQLModel, table=True):
     counts: dict[str, Any] = _json()
 
 
+class Identity(SQLModel, table=True):
+    """A key a profile is known by besides its own id: an external id, an email, a phone, an
+    anonymous id. Values are normalised (emails lower-cased, phones E.164). A profile's own id is
+    implicitly its ``external_id``; a merged profile's id stays here, pointing at the survivor."""
+
+    __tablename__ = "identities"
+    __table_args__ = (Index("ix_identities_customer", "customer_id"),)
+    kind: str = Field(primary_key=True, max_length=20)  # external_id | email | phone | anonymous_id
+    value: str = Field(primary_key=True, max_length=320)
+    customer_id: str = Field(max_length=200)
+    verified: bool = False
+    source: str | None = Field(default=None, max_length=120)
+    created_at: datetime = _ts()
+
+
+class CustomerMerge(SQLModel, table=True):
+    """An audited merge: profile ``from_id`` became part of ``into_id`` (why, on what evidence)."""
+
+    __tablename__ = "customer_merges"
+    __table_args__ = (
+        Index("ix_customer_merges_from", "from_id"),
+        Index("ix_customer_merges_into", "into_id"),
+    )
+    id: int | None = _pk()
+    from_id: str = Field(max_length=200)
+    into_id: str = Field(max_length=200)
+    reason: str = Field(max_length=120)  # verified_email | alias_event | identify | ...
+    evidence: dict[str, Any] = _json()
+    moved: dict[str, Any] = _json()  # rows moved per table
+    source: str | None = Field(default=None, max_length=120)
+    merged_at: datetime = _ts()
+
+
+class SyncState(SQLModel, table=True):
+    """How far a source has been imported: its watermark moves only after a successful sync."""
+
+    __tablename__ = "sync_state"
+    source_id: str = Field(primary_key=True, max_length=120)
+    watermark: str | None = None  # ISO time or number, as text
+    watermark_type: str | None = Field(default=None, max_length=16)  # datetime | number | text
+    last_run_at: datetime | None = _ts(nullable=True)
+    updated_at: datetime = _ts()
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_source", "source_id", "id"),)
+    id: int | None = _pk()
+    source_id: str = Field(max_length=120)
+    status: str = Field(max_length=16)  # running | succeeded | failed | rejected
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+    watermark_from: str | None = None
+    watermark_to: str | None = None
+    counts: dict[str, Any] = _json()  # read, inserted, updated, unchanged, merged, rejected, ...
+    error: str | None = None
+
+
+class Validation(SQLModel, table=True):
+    """One Great Expectations run over one batch: suite, target, counts, failed expectations."""
+
+    __tablename__ = "validations"
+    __table_args__ = (Index("ix_validations_target", "target", "id"),)
+    id: int | None = _pk()
+    suite: str = Field(max_length=120)
+    target: str = Field(max_length=200)  # source:<id> | journey:<id>/<step> | store:<table>
+    batch: str | None = Field(default=None, max_length=200)
+    checked_at: datetime = _ts()
+    rows: int = 0
+    failed_rows: int = 0
+    threshold: float = 0.05
+    passed: bool = True  # failed fraction within the threshold
+    results: list[Any] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+
+
+class Quarantine(SQLModel, table=True):
+    """A row kept out: a source row that failed its suite (never stored), or a customer held
+    back from one send step. ``reasons`` lists the failed expectations."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        Index("ix_quarantine_target", "target", "id"),
+        Index("ix_quarantine_customer", "customer_id"),
+    )
+    id: int | None = _pk()
+    kind: str = Field(max_length=16)  # sync | audience | check
+    target: str = Field(max_length=200)
+    step_id: str | None = Field(default=None, max_length=120)
+    validation_id: int | None = Field(default=None, sa_type=BigId)
+    customer_id: str | None = Field(default=None, max_length=200)
+    intent_id: int | None = Field(default=None, sa_type=BigId)
+    row_ref: str | None = Field(default=None, max_length=300)  # file:line, row key, intent id
+    reasons: list[Any] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    row: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class SegmentMember(SQLModel, table=True):
+    """Members of a segment computed outside the store (a SQL query against a source)."""
+
+    __tablename__ = "segment_members"
+    segment_id: str = Field(primary_key=True, max_length=120)
+    customer_id: str = Field(primary_key=True, max_length=200)
+    refreshed_at: datetime = _ts()
+
+
 TABLES = [
     Customer,
     CustomerTag,
@@ -251,5 +357,12 @@ TABLES = [
     TickRun,
     Consent,
     Suppression,
+    Identity,
+    CustomerMerge,
+    SyncState,
+    SyncRun,
+    Validation,
+    Quarantine,
+    SegmentMember,
 ]
 metadata = SQLModel.metadata

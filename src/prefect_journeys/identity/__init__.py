@@ -1,0 +1,1 @@
+"""The single customer view: normalised keys, identity resolution, audited merges, the profile."""

@@ -1,0 +1,1 @@
+"""Customer data in: source definitions (``sources/*.yaml``), readers and the incremental sync."""
