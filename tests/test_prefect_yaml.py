@@ -17,6 +17,8 @@ PREFECT_YAML = ROOT / "prefect.yaml"
 JOURNEYS_DIR = ROOT / "journeys"
 ENTRYPOINT = "src/prefect_journeys/flows/run_journey.py:run_journey"
 FLOW_PARAMETERS = {"journey", "project_dir", "as_of", "dry_run", "database_url"}
+RECONCILE = "src/prefect_journeys/flows/reconcile.py:reconcile_sends"
+SYNC = "src/prefect_journeys/flows/sync.py:sync_source_flow"
 
 
 def _config() -> dict[str, Any]:
@@ -125,8 +127,7 @@ def test_entrypoint_exists() -> None:
 
 
 def test_the_reconciler_is_deployed_with_valid_parameters() -> None:
-    (reconciler,) = [d for d in _deployments() if d["entrypoint"] != ENTRYPOINT]
-    assert reconciler["entrypoint"] == "src/prefect_journeys/flows/reconcile.py:reconcile_sends"
+    (reconciler,) = [d for d in _deployments() if d["entrypoint"] == RECONCILE]
     from prefect_journeys.definition.durations import parse_duration
     from prefect_journeys.flows.reconcile import reconcile_sends
 
@@ -137,3 +138,25 @@ def test_the_reconciler_is_deployed_with_valid_parameters() -> None:
     )
     assert reconciler["schedules"][0]["interval"] > 0
     assert reconciler["work_pool"]["name"] == "journeys-local"
+
+
+def test_every_deployment_runs_a_known_flow() -> None:
+    for deployment in _deployments():
+        assert deployment["entrypoint"] in (ENTRYPOINT, RECONCILE, SYNC), deployment["name"]
+
+
+def test_sync_deployments_name_existing_sources_with_valid_parameters() -> None:
+    from prefect_journeys.definition.project import Project
+    from prefect_journeys.flows.sync import sync_source_flow
+
+    syncs = [d for d in _deployments() if d["entrypoint"] == SYNC]
+    assert syncs, "no sync deployment"
+    path = ROOT / SYNC.split(":")[0]
+    assert path.is_file()
+    accepted = set(inspect.signature(sync_source_flow.fn).parameters)
+    sources = Project.load(ROOT).sources
+    for deployment in syncs:
+        assert set(deployment["parameters"]) <= accepted, deployment["name"]
+        assert deployment["parameters"]["source"] in sources, deployment["name"]
+        assert deployment["schedules"] and deployment["concurrency_limit"] == 1
+        assert deployment["work_pool"]["name"] == "journeys-local"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from tests.engine.helpers import TEMPLATES, customers, event, intents, plan_of, tick, when
 
 from prefect_journeys.compliance import consent, suppressions
+from prefect_journeys.expectations.gate import AudienceHeld
 
 JOURNEY = """
 id: j
@@ -124,18 +126,37 @@ def test_sms_waits_for_daytime_in_the_recipients_zone(engine: Engine, tmp_path: 
     assert {i["customer_id"] for i in intents(engine, status="sent")} == {"la", "berlin"}
 
 
-def test_invalid_addresses_fail_with_a_clear_reason(engine: Engine, tmp_path: Path) -> None:
+def test_invalid_addresses_are_kept_out_with_a_clear_reason(engine: Engine, tmp_path: Path) -> None:
+    """The audience gate judges numbers before dispatch (before it, dispatch failed them one by
+    one): two bad numbers of three hold the step; with a lenient threshold they are quarantined.
+    The reasons name the check, never the number."""
     plan = plan_of(tmp_path, SMS, templates=TEMPLATES)
     customers(engine, "local_format", phone="030 1234567")
     customers(engine, "letters", phone="+49 call me")
     customers(engine, "good", phone="+4915112345678")
     for c in ("local_format", "letters", "good"):
         event(engine, c, "signed_up", when(2, 12))
-    report = tick(engine, plan, when(2, 12))
+    with pytest.raises(AudienceHeld, match=r"journey j, step text: audience held.*66\.7% of 3"):
+        tick(engine, plan, when(2, 12))
+    assert {i["status"] for i in intents(engine)} == {"planned"}
+
+    lenient = plan_of(
+        tmp_path, SMS.replace("steps:", "settings: {audience_threshold: 1.0}\nsteps:")
+    )
+    report = tick(engine, lenient, when(2, 13))
     by = {i["customer_id"]: (i["status"], i["error"]) for i in intents(engine)}
     assert by["good"] == ("sent", None)
-    assert by["local_format"] == by["letters"] == ("failed", "phone is not E.164")
-    assert any("step text, customer local_format" in p for p in report.problems)
+    assert (
+        by["local_format"]
+        == by["letters"]
+        == (
+            "quarantined",
+            "quarantined: phone: not an E.164 number (expect_column_values_to_match_regex);"
+            " country: not a country we may text (expect_column_values_to_be_in_set)",
+        )
+    )
+    assert any("step text: 2 of 3 customers quarantined" in p for p in report.problems)
+    assert any("customers letters, local_format" in p for p in report.problems)
     assert not any("030" in p or "call me" in p for p in report.problems)
 
 

@@ -103,14 +103,20 @@ def test_task_names() -> None:
     plan = welcome_plan()
     names = list(plan.task_names.values())
     # the phases before the steps, every step in processing order, the phases after
-    assert names[:3] == ["welcome_series/prepare", "welcome_series/rules", "welcome_series/enroll"]
-    assert names[3:-3] == [f"welcome_series/{step}" for step in plan.order]
-    assert names[-3:] == [
+    assert names[:4] == [
+        "welcome_series/segments",
+        "welcome_series/prepare",
+        "welcome_series/rules",
+        "welcome_series/enroll",
+    ]
+    assert names[4:-4] == [f"welcome_series/{step}" for step in plan.order]
+    assert names[-4:] == [
         "welcome_series/settle",
+        "welcome_series/audience",
         "welcome_series/dispatch",
         "welcome_series/finish",
     ]
-    assert len(names) == 11 + 6
+    assert len(names) == 11 + 8
 
 
 def test_describe_rows() -> None:

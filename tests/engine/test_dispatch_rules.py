@@ -150,6 +150,7 @@ TEMPLATE_ATTR = {
 SUPPRESS = """
 id: j
 entry: {event: signed_up}
+settings: {audience_threshold: 0.5}  # a tiny audience: one bad customer is 25 %
 steps:
   - id: mail
     send: {channel: email, template: coupon}
@@ -165,11 +166,15 @@ def test_consent_address_and_template_errors(engine: Engine, tmp_path: Path) -> 
     for c in ("ok1", "ok2", "no_consent", "no_email", "no_coupon"):
         event(engine, c, "signed_up", when(2, 9))
     report = tick(engine, plan, when(2, 9))
-    assert (report.sent, report.suppressed, report.failed) == (2, 2, 1)
+    assert (report.sent, report.suppressed, report.failed, report.quarantined) == (2, 1, 1, 1)
     got = {i["customer_id"]: (i["status"], i["error"]) for i in intents(engine)}
     assert got["ok1"] == got["ok2"] == ("sent", None)
     assert got["no_consent"] == ("suppressed", "no email consent for marketing")
-    assert got["no_email"] == ("suppressed", "no address")
+    # the audience gate keeps a customer without an address out (before: suppressed by dispatch)
+    assert got["no_email"] == (
+        "quarantined",
+        "quarantined: email: no address (expect_column_values_to_not_be_null)",
+    )
     status, error = got["no_coupon"]
     assert status == "failed"
     assert "coupon" in error and "undefined" in error and "template 'coupon'" in error
@@ -178,10 +183,8 @@ def test_consent_address_and_template_errors(engine: Engine, tmp_path: Path) -> 
         "ok2": "Code C1",
     }
     assert [e["customer_id"] for e in events(engine, "message.failed")] == ["no_coupon"]
-    assert sorted(e["customer_id"] for e in events(engine, "message.suppressed")) == [
-        "no_consent",
-        "no_email",
-    ]
+    assert [e["customer_id"] for e in events(engine, "message.suppressed")] == ["no_consent"]
+    assert [e["customer_id"] for e in events(engine, "message.quarantined")] == ["no_email"]
 
 
 def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:

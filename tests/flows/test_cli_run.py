@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from prefect_journeys.cli import app
 from prefect_journeys.cli.run_cmds import deployments_from
+from prefect_journeys.definition.model import ENGINE_TASKS
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -36,7 +37,9 @@ def test_run_prints_json_and_dry_run_counts(
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts["journey"] == "winback" and counts["version"] == 1
-    assert counts["task_runs"] == len(json.loads(_plan_json(project))["journey"]["steps"]) + 6
+    assert counts["task_runs"] == len(json.loads(_plan_json(project))["journey"]["steps"]) + len(
+        ENGINE_TASKS
+    )
     dry = runner.invoke(app, [*args, "--as-of", "2026-01-05T09:45:00Z", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "DRY RUN" in dry.stdout

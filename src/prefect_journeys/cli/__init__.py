@@ -6,7 +6,15 @@ import sys
 
 import typer
 
-from prefect_journeys.cli import compliance_cmds, definition_cmds, emulator_cmds, run_cmds
+from prefect_journeys.cli import (
+    compliance_cmds,
+    customer_cmds,
+    data_cmds,
+    definition_cmds,
+    emulator_cmds,
+    run_cmds,
+    sync_cmds,
+)
 from prefect_journeys.cli.common import err
 
 app = typer.Typer(
@@ -21,6 +29,9 @@ definition_cmds.register(app)
 run_cmds.register(app)
 compliance_cmds.register(app)
 emulator_cmds.register(app)
+sync_cmds.register(app)
+customer_cmds.register(app)
+data_cmds.register(app)
 try:
     from prefect_journeys.cli import simulate_cmds
 

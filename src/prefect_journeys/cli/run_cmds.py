@@ -115,10 +115,11 @@ def run_command(
     )
     if state.is_failed():
         err.print(f"[bold red]error:[/] {state.message}")
-        err.print(
-            "hint: save the credentials block the journey names, or set the provider's"
-            " environment variables (`journeys emulators` prints them for local emulators)"
-        )
+        if "sender '" in (state.message or ""):  # not for a held audience or a segment source
+            err.print(
+                "hint: save the credentials block the journey names, or set the provider's"
+                " environment variables (`journeys emulators` prints them for local emulators)"
+            )
         raise typer.Exit(EXIT_PROBLEMS)
     counts = state.result()
     if as_json:

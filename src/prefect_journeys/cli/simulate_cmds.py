@@ -197,7 +197,7 @@ def run_simulation(
     from prefect_journeys.simulation.runner import ensure_store, simulate
 
     began = time.perf_counter()
-    _root, plans = load_plans(path)
+    root, plans = load_plans(path)
     url = store_url(store)
     file = sqlite_path(url)
     if reset and file is not None:
@@ -212,7 +212,8 @@ def run_simulation(
         ensure_store(engine)
         context, on_day = _progress(days, progress)
         with context, emulated_providers() as (emu, senders):
-            run_tick = run_tick or partial(real_tick, senders=senders)
+            # the project's expectations/ suites gate every send step, as in a real run
+            run_tick = run_tick or partial(real_tick, senders=senders, project_root=root)
             result = simulate(
                 engine,
                 plans,

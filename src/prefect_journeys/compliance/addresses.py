@@ -3,37 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Literal
 
-import phonenumbers
+from prefect_journeys.identity.normalize import normalize_email as _email
+from prefect_journeys.identity.normalize import normalize_phone as _phone
 
 AddressKind = Literal["email", "phone"]
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def normalize_email(address: str) -> str | None:
-    """Lower-cased, trimmed address, or None when it cannot be an email address."""
-    value = address.strip().lower()
-    return value if _EMAIL.match(value) else None
+    """The canonical address (:func:`prefect_journeys.identity.normalize.normalize_email`:
+    email-validator's rules, lower-cased), or None when it is not a valid address."""
+    return _email(address)
 
 
 def normalize_phone(number: str, region: str | None = None) -> str | None:
-    """E.164 (``+4915112345678``), or None when it cannot be a phone number.
+    """E.164 (``+4915112345678``), or None when it cannot be a phone number
+    (:func:`prefect_journeys.identity.normalize.normalize_phone`).
 
     Without ``region`` only numbers written with their country code (``+…``) are accepted.
     A ``whatsapp:`` prefix is ignored. The check is phonenumbers' "possible number" (country code
     and length), not its allocation tables: numbers reserved for fiction and tests (+44 7700 900…)
     pass, as they do at the providers' test endpoints.
     """
-    raw = number.strip().removeprefix("whatsapp:")
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return _phone(number, region)
 
 
 def kind_of(channel: str) -> AddressKind | None:

@@ -6,6 +6,11 @@ consents, tick reports) is re-keyed to a pseudonym, so counts, funnels and A/B r
 correct while nothing leads back to the person. The hashed suppression entries stay: an address
 that unsubscribed or bounced is still never contacted. Files we write (the outbox JSONL) are
 rewritten without the person's lines, each atomically.
+
+A person may have been known under several profiles that were merged: the id given may be any of
+them. Her keys (``identities``: emails, phones, anonymous ids, old ids), segment memberships and
+quarantined rows (which hold source rows) are deleted; merge audit rows keep their counts and
+reason but name only pseudonyms and lose their evidence.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ from prefect_journeys.engine.sqlbits import concat
 from prefect_journeys.store.models import (
     Consent,
     Customer,
+    CustomerMerge,
     CustomerTag,
     Enrollment,
     Event,
+    Identity,
     OutboxMessage,
+    Quarantine,
+    SegmentMember,
     SendIntent,
     TickRun,
 )
@@ -53,24 +62,75 @@ def pseudonym_of(customer_id: str) -> str:
 
 def forget(engine: Engine, customer_id: str, files: Sequence[Path] = ()) -> ErasureReport:
     """Erase ``customer_id`` from the store and from ``files`` (JSONL we wrote)."""
-    alias = pseudonym_of(customer_id)
     customers = _t(Customer)
     with engine.begin() as conn:
+        ids = _person_ids(conn, customer_id)
         found = conn.execute(
-            select(customers.c.email, customers.c.phone).where(customers.c.id == customer_id)
+            select(customers.c.email, customers.c.phone).where(customers.c.id == ids[0])
         ).first()
-        report = ErasureReport(customer_id, alias, found is not None)
-        report.rows = _erase_rows(conn, customer_id, alias)
-        # Other people's events may mention her (a referral, a shared cart): scrub those values.
+        report = ErasureReport(customer_id, pseudonym_of(ids[0]), found is not None)
         traces = [v for v in (found or ()) if v and len(v) >= 5]
+        for person_id in ids:
+            for name, count in _erase_rows(conn, person_id, pseudonym_of(person_id)).items():
+                report.rows[name] = report.rows.get(name, 0) + count
+        report.rows.update(_erase_identity(conn, ids, traces))
+        # Other people's events may mention her (a referral, a shared cart): scrub those values.
         scrubbed = _scrub_mentions(conn, traces, "[erased]")
         if scrubbed:
             report.rows["events_mentioning"] = scrubbed
     for path in files:
-        removed = _scrub_jsonl(path, customer_id)
+        removed = sum(_scrub_jsonl(path, person_id) for person_id in ids)
         if removed:
             report.files[str(path)] = removed
     return report
+
+
+def _person_ids(conn: Connection, customer_id: str) -> list[str]:
+    """The profile behind ``customer_id`` (it may have been merged into another) first, then
+    every id merged into that profile."""
+    customers, identities = _t(Customer), _t(Identity)
+    live = customer_id
+    exists = conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first()
+    if exists is None:
+        owner = conn.execute(
+            select(identities.c.customer_id).where(
+                identities.c.kind == "external_id", identities.c.value == customer_id
+            )
+        ).scalar_one_or_none()
+        live = owner or customer_id
+    merged = conn.execute(
+        select(identities.c.value)
+        .where(identities.c.kind == "external_id", identities.c.customer_id == live)
+        .order_by(identities.c.value)
+    ).scalars()
+    return [live, *(m for m in merged if m != live)]
+
+
+def _erase_identity(conn: Connection, ids: Sequence[str], traces: Sequence[str]) -> dict[str, int]:
+    """Her keys, segment memberships and quarantined rows go; merge audits keep pseudonyms only."""
+    rows: dict[str, int] = {}
+
+    def run(name: str, stmt: Any) -> None:
+        count = conn.execute(stmt).rowcount or 0
+        if count:
+            rows[name] = rows.get(name, 0) + count
+
+    identities, members, quarantine = _t(Identity), _t(SegmentMember), _t(Quarantine)
+    run("identities", delete(identities).where(identities.c.customer_id.in_(ids)))
+    run("segment_members", delete(members).where(members.c.customer_id.in_(ids)))
+    as_text = cast(quarantine.c.row, Text)
+    mentioned = [as_text.contains(v, autoescape=True) for v in traces]
+    run("quarantine", delete(quarantine).where(or_(quarantine.c.customer_id.in_(ids), *mentioned)))
+    merges = _t(CustomerMerge)
+    for person_id in ids:
+        for column in (merges.c.from_id, merges.c.into_id):
+            run(
+                "customer_merges",
+                update(merges)
+                .where(column == person_id)
+                .values({column.name: pseudonym_of(person_id), "evidence": {}}),
+            )
+    return rows
 
 
 def _erase_rows(conn: Connection, customer_id: str, alias: str) -> dict[str, int]:

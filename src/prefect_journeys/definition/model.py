@@ -30,8 +30,8 @@ CHANNELS = ("email", "sms", "whatsapp", "webhook")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EXIT_TARGET = "exit"  # reserved `next` target: leave the journey (state `exited`)
 # The phases of a tick around its steps (engine.tick.Tick.run), each one Prefect task; reserved.
-PHASES_BEFORE = ("prepare", "rules", "enroll")
-PHASES_AFTER = ("settle", "dispatch", "finish")
+PHASES_BEFORE = ("segments", "prepare", "rules", "enroll")
+PHASES_AFTER = ("settle", "audience", "dispatch", "finish")  # audience: the GX gate
 ENGINE_TASKS = PHASES_BEFORE + PHASES_AFTER
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 # Who delivers each channel: a sender is "<provider>" (credentials from environment variables) or
@@ -186,6 +186,9 @@ class Settings(_Model):
     stages: tuple[str, ...] = DEFAULT_STAGES
     channels: dict[str, str] = Field(default_factory=dict)  # channel → sender; default outbox
     compliance: Compliance | None = None
+    # The audience gate (docs/data-quality.md): a send step whose due audience has more than this
+    # fraction of customers failing its channel's suite is held (nothing sent) and the tick fails.
+    audience_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
 
     _tz = field_validator("timezone")(_check_timezone)
 

@@ -1,4 +1,4 @@
-"""A project folder: ``journeys/``, ``templates/`` and ``segments/``, loaded and checked as a whole.
+"""A project folder: ``journeys/``, ``templates/``, ``segments/``, ``sources/``, loaded and checked.
 
 :meth:`Project.load` never raises on bad input: every problem lands in ``project.problems`` with its
 file and line. :meth:`Project.plan` compiles one journey, raising :class:`JourneyInvalid` when that
@@ -25,7 +25,10 @@ from prefect_journeys.definition.templates import (
     parse_template,
 )
 from prefect_journeys.definition.yamlsource import Loc, YamlSource, read_yaml
+from prefect_journeys.segments.checks import sql_segment_problems
 from prefect_journeys.segments.rules import Segment
+from prefect_journeys.sources.loading import load_source
+from prefect_journeys.sources.model import Source
 
 if TYPE_CHECKING:
     from prefect_journeys.definition.compiler import Plan
@@ -83,6 +86,16 @@ class SegmentFile:
     segment: Segment | None = None
 
 
+@dataclass
+class SourceFile:
+    """A file under ``sources/`` (its id is its stem), valid or not."""
+
+    path: Path
+    file: str
+    source: YamlSource
+    definition: Source | None = None
+
+
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
@@ -101,6 +114,8 @@ class Project:
         self.journey_files: list[JourneyFile] = []
         self.template_files: dict[str, TemplateFile] = {}
         self.segment_files: dict[str, SegmentFile] = {}
+        self.sources: dict[str, Source] = {}  # sources/<id>.yaml that are valid
+        self.source_files: dict[str, SourceFile] = {}
         self._by_file: dict[str, list[Problem]] = {}
 
     # -- finding and loading
@@ -149,9 +164,12 @@ class Project:
             self._by_file.setdefault(problem.file, []).append(problem)
 
     def _load(self, extra: list[Path]) -> None:
+        for path in _yaml_files(self.root / "sources"):
+            self._guard(path, self._load_source)
         for path in _yaml_files(self.root / "segments"):
             self._guard(path, self._load_segment)
         self._check_segments()
+        self._report(*sql_segment_problems(self.segment_files, self.sources, self.source_files))
         for path in _yaml_files(self.root / "templates"):
             self._guard(path, self._load_template)
         catalog = self._catalog()
@@ -187,6 +205,17 @@ class Project:
             )
             return None
         return source.data
+
+    def _load_source(self, path: Path) -> None:
+        definition, source, problems = load_source(path, self.root, self.display(path))
+        self._report(*problems)
+        if path.stem in self.source_files:
+            first = self.source_files[path.stem].file
+            self._report(source.problem((), f"source id '{path.stem}' is already used by {first}"))
+            return
+        self.source_files[path.stem] = SourceFile(path, source.file, source, definition)
+        if definition is not None:
+            self.sources[path.stem] = definition
 
     def _load_segment(self, path: Path) -> None:
         source = read_yaml(path, self.display(path))
@@ -400,7 +429,8 @@ def _validate_one(
     extra: tuple[Path, ...] = ()
     if path.is_file() and path.resolve().parent != (root / "journeys").resolve():
         in_project = any(
-            path.resolve().parent == (root / d).resolve() for d in ("templates", "segments")
+            path.resolve().parent == (root / d).resolve()
+            for d in ("templates", "segments", "sources")
         )
         extra = () if in_project else (path.resolve(),)
     key = (root, extra)

@@ -43,6 +43,12 @@ class TickReport:
     problems: list[str] = field(default_factory=list)
     # senders that could not open: their messages stay planned (the tick is then a failure)
     blocked: list[str] = field(default_factory=list)
+    # the audience gate (expectations/gate.py): intents quarantined, send steps held (one line
+    # each: journey, step, fraction, top failed expectations; the tick is then a failure) and
+    # one record per validated step (counts and expectation labels only)
+    quarantined: int = 0
+    held: list[str] = field(default_factory=list)
+    validations: list[dict[str, Any]] = field(default_factory=list)
     task_runs: int = 0
 
     def problem(self, message: str) -> None:
@@ -59,7 +65,7 @@ class TickReport:
     def add(self, other: TickReport) -> None:
         for key in ("entered", "intents", "sent", "deferred", "suppressed", "failed", "cancelled"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
-        for key in ("unknown", "retried", "converted", "exited", "completed"):
+        for key in ("unknown", "retried", "converted", "exited", "completed", "quarantined"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
         for mine, theirs in (
             (self.moved, other.moved),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -153,6 +153,7 @@ class Dispatcher:
         dry_conn: Connection | None = None,
         batch_size: int = 1000,
         lease: timedelta = timedelta(minutes=15),
+        held: Collection[tuple[int, str]] = (),
     ) -> None:
         self.engine = engine
         self.journey_id = journey_id
@@ -170,6 +171,8 @@ class Dispatcher:
         self._current = current
         self._channels: dict[str, Channel | ChannelConfigError] = {}
         self._broken: set[tuple[int, str]] = set()  # (version, channel) whose sender cannot open
+        # (version, step) the audience gate held this tick: their intents are not claimed
+        self._held = tuple(held)
         self._signing_key = signing_key
         self.dry_conn = dry_conn
         self.batch_size = batch_size
@@ -252,6 +255,7 @@ class Dispatcher:
                 I.c.status == "planned",
                 I.c.due_at <= self.as_of,
                 *[not_(and_(I.c.version == v, I.c.channel == c)) for v, c in self._broken],
+                *[not_(and_(I.c.version == v, I.c.step_id == s)) for v, s in self._held],
             )
             .order_by(I.c.due_at, I.c.id)
             .limit(self.batch_size)

@@ -1,4 +1,5 @@
-"""One tick of one journey at time ``as_of``: exits and goals, enroll, advance, dispatch.
+"""One tick of one journey at time ``as_of``: exits and goals, enroll, advance, the audience
+gate, dispatch.
 
 Every phase is set-based SQL over all due enrollments, so the number of phases (and of Prefect
 task runs, when a flow runs them) depends on the journey's steps, never on the audience size.
@@ -26,8 +27,11 @@ from prefect_journeys.engine.context import StepContext, TickReport
 from prefect_journeys.engine.dispatch import Dispatcher, SenderOpener
 from prefect_journeys.engine.enroll import enroll
 from prefect_journeys.engine.goals import apply_exits, apply_goals
+from prefect_journeys.engine.segments import segments_to_refresh
 from prefect_journeys.engine.sqlbits import STATE, TICKS, E
 from prefect_journeys.engine.steps import process_step
+from prefect_journeys.expectations.gate import AudienceGate, AudienceHeld
+from prefect_journeys.segments.refresh import SegmentSourceError, SourceOpener, refresh_segments
 from prefect_journeys.store.database import to_utc_naive, utcnow
 
 if TYPE_CHECKING:
@@ -58,6 +62,8 @@ class Tick:
         senders: SenderOpener | None = None,
         signing_key: bytes | None = None,
         lease: timedelta = timedelta(minutes=15),
+        sources: SourceOpener | None = None,
+        project_root: Path | None = None,
     ) -> None:
         self.engine = engine
         self.plan = plan
@@ -69,6 +75,10 @@ class Tick:
         self.senders = senders
         self.signing_key = signing_key
         self.lease = lease  # a claim older than this belonged to a dispatcher that died
+        self.sources = sources  # source id → engine, for segments backed by a SQL query
+        self.stopped: SegmentSourceError | None = None  # why the tick stopped early
+        self.project_root = project_root  # its expectations/ folder overrides the packaged suites
+        self.held: set[tuple[int, str]] = set()  # (version, step) the audience gate held
         self.journey_id = str(plan.journey.id)
         self._dry_conn: Connection | None = None
         self.pending: dict[int, set[str]] | None = None  # steps with due work, per version
@@ -109,6 +119,23 @@ class Tick:
         return StepContext(conn, plan, version, self.as_of, self.now, self.report)
 
     # -- phases -------------------------------------------------------------------------------
+    def segments(self) -> int:
+        """Refresh the members of the SQL-backed segments this journey uses from their sources
+        (all queries, then one write). A failing source writes nothing and stops the tick:
+        :meth:`run` raises its ``SegmentSourceError`` after this phase, outside the runner, so
+        a Prefect task never fails with a traceback. Returns the members added plus removed."""
+        with self._conn() as conn:
+            wanted = segments_to_refresh(conn, self.plan, self.as_of)
+        try:
+            done = refresh_segments(wanted, self.sources, self._conn, now=self.now)
+        except SegmentSourceError as exc:
+            self.stopped = exc
+            return 0
+        for item in done:
+            if item.problem:
+                self.report.problem(item.problem)
+        return sum(item.added + item.removed for item in done)
+
     def prepare(self) -> int:
         with self._conn() as conn:
             self.version = versions.register(conn, self.plan, self.now)
@@ -201,6 +228,23 @@ class Tick:
                 return total
         raise RuntimeError(f"journey {self.journey_id}: enrollments still moving after settling")
 
+    def audience(self) -> int:
+        """The audience gate (:mod:`prefect_journeys.expectations.gate`): validate every send
+        step's due audience; quarantine failing customers, or hold a step whose failing fraction
+        is above the journey's ``audience_threshold`` (its intents stay planned and dispatch
+        skips them). Returns the intents quarantined."""
+        gate = AudienceGate(
+            self.journey_id,
+            self.as_of,
+            self.report,
+            versions.plan_of,
+            threshold=self.plan.journey.settings.audience_threshold,
+            project_root=self.project_root,
+        )
+        before = self.report.quarantined
+        self.held = gate.run(self._conn)
+        return self.report.quarantined - before
+
     def dispatch(self) -> int:
         Dispatcher(
             self.engine,
@@ -216,6 +260,7 @@ class Tick:
             dry_conn=self._dry_conn,
             batch_size=self.batch_size,
             lease=self.lease,
+            held=self.held,
         ).run()
         return self.report.sent
 
@@ -241,12 +286,19 @@ class Tick:
     def run(self, runner: Runner[Any] = _direct) -> TickReport:
         """All phases in order; ``runner(name, fn)`` lets a caller wrap each (e.g. as a task)."""
         name = self.journey_id
-        before = {"prepare": self.prepare, "rules": self.rules, "enroll": self.enroll}
-        after = {"settle": self.settle, "dispatch": self.dispatch}
+        before = {
+            "segments": self.segments,
+            "prepare": self.prepare,
+            "rules": self.rules,
+            "enroll": self.enroll,
+        }
+        after = {"settle": self.settle, "audience": self.audience, "dispatch": self.dispatch}
         assert tuple(before) == PHASES_BEFORE and (*after, "finish") == PHASES_AFTER
         with self.session():
             for phase, fn in before.items():
                 runner(f"{name}/{phase}", fn)
+                if self.stopped is not None:
+                    raise self.stopped
             for step_id in self.steps_in_order():
                 runner(f"{name}/{step_id}", partial(self.step, step_id))
             for phase, fn in after.items():
@@ -267,8 +319,14 @@ def run_tick(
     signing_key: bytes | None = None,
     batch_size: int = 1000,
     lease: timedelta = timedelta(minutes=15),
+    sources: SourceOpener | None = None,
+    project_root: Path | None = None,
 ) -> TickReport:
-    """Run one tick of ``plan`` at ``as_of`` (default: now). See the module docstring."""
+    """Run one tick of ``plan`` at ``as_of`` (default: now). See the module docstring.
+
+    Raises ``ChannelConfigError`` when a sender could not open and ``AudienceHeld`` when the
+    audience gate held a send step (in both cases after the tick finished: everything else of it
+    is done and recorded, those messages stay planned)."""
     tick = Tick(
         engine,
         plan,
@@ -280,8 +338,12 @@ def run_tick(
         signing_key=signing_key,
         batch_size=batch_size,
         lease=lease,
+        sources=sources,
+        project_root=project_root,
     )
     report = tick.run(runner)
     if report.blocked:
         raise ChannelConfigError("; ".join(report.blocked))
+    if report.held:
+        raise AudienceHeld("; ".join(report.held))
     return report

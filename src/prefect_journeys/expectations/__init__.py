@@ -1,4 +1,10 @@
-"""Great Expectations gates on customer data and send audiences.
+"""Great Expectations gates on customer data and send audiences (docs/data-quality.md).
 
-Empty in this version; the customer-data issue adds the suites and the quarantine.
+- :mod:`.suites`: suite files (``expectations/<name>.json`` or the packaged defaults), checked;
+- :mod:`.runner`: ``validate(suite, frame)`` → which rows failed which expectation;
+- :mod:`.records`: ``validations`` and ``quarantine`` rows, artifact summaries;
+- :mod:`.gate`: the tick's ``audience`` phase before dispatch;
+- :mod:`.check`: ``journeys check-data`` over the store.
+
+Great Expectations itself is imported only where a suite is built or run (it takes seconds).
 """

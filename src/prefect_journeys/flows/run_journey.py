@@ -1,8 +1,9 @@
 """The one generic Prefect flow: a run is one tick of one journey at ``as_of``.
 
 Each phase of the tick is a Prefect task named ``<journey>/<phase or step>``, so a tick runs
-``steps + 6`` task runs whatever the audience size. Tasks take no parameters and return counts:
-no email, phone or customer data ever reaches Prefect's parameters, results or logs.
+``steps + len(ENGINE_TASKS)`` task runs whatever the audience size. Tasks take no parameters and
+return counts: no email, phone or customer data ever reaches Prefect's parameters, results or
+logs.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from prefect.states import Failed
 
 from prefect_journeys.compliance.tokens import signing_key
 from prefect_journeys.definition.project import Project
 from prefect_journeys.engine.tick import Tick
+from prefect_journeys.expectations.records import validation_markdown
+from prefect_journeys.segments.refresh import SegmentSourceError, SourceEngines
 from prefect_journeys.store.database import cached_engine
 from prefect_journeys.store.migrate import ensure_schema
 
@@ -55,9 +58,25 @@ def run_journey(
     ensure_schema(engine)
     outbox = Path(outbox_path) if outbox_path else Path(project_dir) / ".journeys" / "outbox.jsonl"
     key = signing_key(Path(project_dir))
-    tick = Tick(engine, plan, as_of, dry_run=dry_run, outbox_path=outbox, signing_key=key)
+    sources = SourceEngines(project.sources)  # for segments backed by a SQL query
+    tick = Tick(
+        engine,
+        plan,
+        as_of,
+        dry_run=dry_run,
+        outbox_path=outbox,
+        signing_key=key,
+        sources=sources,
+        project_root=Path(project_dir),  # its expectations/ suites gate every send step
+    )
     runner, names = task_runner()
-    report = tick.run(runner)
+    try:
+        report = tick.run(runner)
+    except SegmentSourceError as exc:  # a source that is down: one line, nothing written
+        logger.error(str(exc))
+        return Failed(message=str(exc))  # type: ignore[return-value]
+    finally:
+        sources.close()
     report.task_runs = len(names)
     counts = report.to_dict()
     logger.info(
@@ -79,6 +98,15 @@ def run_journey(
             f"{report.entered}, sent {report.sent}, converted {report.converted}"
         ),
     )
+    if report.validations:  # the audience gate's results: counts and expectation labels only
+        create_markdown_artifact(
+            markdown=validation_markdown(
+                report.validations,
+                title=f"{journey} audience validation at {report.as_of.isoformat()}",
+            ),
+            key=f"journey-{journey.replace('_', '-')}-validation",
+            description=f"{journey}: {report.quarantined} quarantined, {len(report.held)} held",
+        )
     if not dry_run:
         emit_event(
             event=TICK_EVENT,
@@ -92,4 +120,8 @@ def run_journey(
         for line in report.blocked:
             logger.error(line)
         return Failed(message="; ".join(report.blocked))  # type: ignore[return-value]
+    if report.held:  # the audience gate held a send step: nothing of it was sent
+        for line in report.held:
+            logger.error(line)
+        return Failed(message="; ".join(report.held))  # type: ignore[return-value]
     return counts

@@ -11,7 +11,8 @@ A condition is one of (each written as a mapping with one distinguishing key):
   the customer performed an event (``within`` counts back from the tick's ``as_of``).
 - ``{opened: [step ids]}``, ``{clicked: ...}``, ``{delivered: ...}`` — engagement with a message
   sent by an earlier step of the same journey, in the same enrollment.
-- ``{segment: name}`` — a reusable named segment (``segments/<name>.yaml``).
+- ``{segment: name}`` — a reusable named segment (``segments/<name>.yaml``): a rule of its own,
+  or a read-only SQL query against a named source (see :class:`Segment`).
 - ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}``.
 
 These are plain pydantic models; :mod:`prefect_journeys.segments.sql` compiles them to SQL.
@@ -27,12 +28,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from prefect_journeys.definition.durations import parse_duration
+from prefect_journeys.segments.query import query_issue
 
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists", "not_exists", "contains"]
 Scalar = str | int | float | bool | None
@@ -198,14 +202,79 @@ for _model in (AllRule, AnyRule, NotRule):
     _model.model_rebuild()
 
 
+DEFAULT_QUERY_TIMEOUT = "60s"
+
+
 class Segment(BaseModel):
-    """A reusable named segment (``segments/<id>.yaml``)."""
+    """A reusable named segment (``segments/<id>.yaml``): a ``rule`` evaluated in the store, or a
+    read-only SQL ``query`` run in the database of a SQL ``source`` that returns customer keys
+    (one column), materialised into ``segment_members`` at the start of each tick.
+
+    Exactly one of ``rule`` and ``query``; ``source`` goes with ``query``. ``timeout`` (default
+    60s) bounds the query. The optional fields are left out when dumped, so a rule segment keeps
+    the same JSON (and journey content hash) it had before SQL segments existed.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str | None = None
     description: str | None = None
-    rule: Condition
+    rule: Condition | None = None
+    source: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    query: str | None = None
+    timeout: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _read_only(cls, value: str | None) -> str | None:
+        if value is not None:
+            issue = query_issue(value)
+            if issue is not None:
+                raise ValueError(str(issue))
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Segment:
+        if self.rule is not None and self.query is not None:
+            raise ValueError(
+                "a segment has either a 'rule' or a 'query' (with a 'source'), not both"
+            )
+        if self.rule is None and self.query is None:
+            raise ValueError(
+                "a segment needs a 'rule', or a 'source' and a read-only SQL 'query' returning"
+                " customer keys"
+            )
+        if self.query is not None and self.source is None:
+            raise ValueError("a segment 'query' needs the 'source' (a SQL source id) it runs in")
+        if self.query is None and self.source is not None:
+            raise ValueError("'source' only goes with a 'query'; a 'rule' runs in the store")
+        if self.query is None and self.timeout is not None:
+            raise ValueError("'timeout' only goes with a 'query'")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("rule", "source", "query", "timeout"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+    @property
+    def is_sql(self) -> bool:
+        """Backed by a query against a source (members come from ``segment_members``)."""
+        return self.query is not None
+
+    @property
+    def query_timeout(self) -> timedelta:
+        return parse_duration(self.timeout or DEFAULT_QUERY_TIMEOUT)
 
 
 def walk(condition: Any) -> list[Any]:

@@ -56,8 +56,11 @@ look the customer up by primary key; an id with no customers row is judged as a 
 data (every attribute missing, NULL fields, no consent, no tags, no events).
 
 ``{segment: name}`` compiles the named segment's rule (from ``SqlContext.segments``); an unknown
-name or a cycle raises ``ValueError``. ``all`` / ``any`` / ``not`` are ``AND`` / ``OR`` /
-``NOT``. :func:`predicate` is two-valued (never SQL NULL), so ``not`` is the exact complement.
+name or a cycle raises ``ValueError``. A segment backed by a SQL query against a source compiles to
+``EXISTS (SELECT 1 FROM segment_members WHERE segment_id = name AND customer_id = <id>)``: its
+membership as the tick's ``segments`` phase last refreshed it (:mod:`.refresh`).
+``all`` / ``any`` / ``not`` are ``AND`` / ``OR`` / ``NOT``. :func:`predicate` is two-valued (never
+SQL NULL), so ``not`` is the exact complement.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ Dialect = Literal["sqlite", "postgresql"]
 customers: Table = metadata.tables["customers"]
 customer_tags: Table = metadata.tables["customer_tags"]
 events: Table = metadata.tables["events"]
+segment_members: Table = metadata.tables["segment_members"]
 
 _TEXT_FIELDS = frozenset({"id", "email", "phone", "first_name", "last_name", "timezone", "locale"})
 _BOOL_FIELDS = frozenset({"email_consent", "sms_consent", "whatsapp_consent"})
@@ -226,11 +230,22 @@ class _Compiler:
         if found is None:
             known = ", ".join(sorted(self.ctx.segments)) or "none"
             raise ValueError(f"unknown segment {name!r} (known segments: {known})")
+        if found.is_sql:
+            return self.materialised(name), False
         self.expanding.append(name)
         try:
             return self.compile(found.rule)
         finally:
             self.expanding.pop()
+
+    def materialised(self, name: str) -> ColumnElement[bool]:
+        """A SQL-backed segment: its members as last refreshed (``segment_members``)."""
+        member = segment_members.alias()
+        return (
+            exists()
+            .where(member.c.segment_id == name, member.c.customer_id == self.customer_id)
+            .correlate_except(member)
+        )
 
     # ---- events
 
