@@ -194,3 +194,16 @@ def test_sources_built_in_code_check_their_fields_at_once() -> None:
     )
     assert isinstance(source, EventSource) and source.watermark is not None
     assert source.watermark.type == "number" and source.properties["page"].column == "url_path"
+
+
+def test_validating_a_folder_of_good_sources_finds_no_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "crm.yaml").write_text(
+        "kind: csv\nentity: customers\npath: a.csv\ncolumns: {id: x}\n"
+    )
+    assert validate_paths([tmp_path / "sources"]) == (0, [])
+    assert validate_paths([tmp_path / "sources" / "crm.yaml"]) == (0, [])

@@ -454,7 +454,8 @@ def _validate_one(
             Path.cwd() / problem.file
         ).resolve().is_relative_to(folder):
             found.append(problem)
-    if not records and not found:
+    sources = [f for f in project.source_files.values() if f.path.resolve().is_relative_to(folder)]
+    if not records and not found and not sources:
         found.append(
             Problem(
                 project.display(path),

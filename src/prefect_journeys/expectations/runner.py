@@ -52,7 +52,6 @@ _DEFAULT_REASONS = {
     "expect_column_value_lengths_to_be_between": "length out of range",
 }
 _RESULT_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": 0}
-_SUMMARY_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
 
 @dataclass(frozen=True)
@@ -275,66 +274,27 @@ def _batch_definition() -> Any:
     return _gx_state["batch_definition"]
 
 
-SMALL_BATCH = 20_000  # rows; below this one validator and one COMPLETE pass are cheapest
-
-
 def _run_gx(suite: Suite, frame: pd.DataFrame, parameters: dict[str, Any]) -> list[Any]:
-    """GX results in suite order.
+    """GX results in suite order: one validator, one COMPLETE pass over the batch.
 
-    GX's cost has two parts: a fixed one per expectation and pass (building its metric graph,
-    about 15 ms) and one per row. A small batch (the usual send-step audience) is validated in one
-    COMPLETE pass over the whole frame. In a large batch the rows dominate: expectations are
-    grouped by the columns they read and each group is validated on a frame of just those columns
-    (GX filters the whole batch frame once per metric, so a narrow frame is several times
-    cheaper), first with SUMMARY; only the expectations that failed are run again with COMPLETE
-    to learn which rows failed (clean batches, the usual case, pay for one pass). Both passes of
-    a group share one validator, so its batch is read once.
+    COMPLETE is what names the failing rows (``unexpected_index_list``); its extra cost grows
+    with the failing rows only. Measured on one million customers (0.1 % bad values), one
+    COMPLETE pass took 1.5 s of CPU where a SUMMARY pass followed by COMPLETE for the failed
+    expectations took 2.0–2.3 s (every failed expectation is computed twice) and clean batches
+    cost the same either way; validating column groups on narrow frames did not pay off either.
     """
-    plan: list[tuple[tuple[str, ...], list[int], tuple[dict[str, Any], ...]]]
-    if len(frame) < SMALL_BATCH:
-        plan = [(tuple(frame.columns), list(range(len(suite.specs))), (_RESULT_FORMAT,))]
-    else:
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, spec in enumerate(suite.specs):
-            groups.setdefault(tuple(sorted(spec.columns)), []).append(i)
-        two = (_SUMMARY_FORMAT, _RESULT_FORMAT)
-        plan = [(columns, members, two) for columns, members in groups.items()]
-    results: list[Any] = [None] * len(suite.specs)
-    with _gx_lock:
-        for columns, members, passes in plan:
-            _validate_group(suite, frame[list(columns)], members, passes, parameters, results)
-    return results
-
-
-def _validate_group(
-    suite: Suite,
-    frame: pd.DataFrame,
-    members: list[int],
-    passes: tuple[dict[str, Any], ...],
-    parameters: dict[str, Any],
-    results: list[Any],
-) -> None:
-    """Run the expectations at ``members`` over ``frame``, one pass per result format; each
-    later pass only for the expectations that failed before. Fills ``results``."""
-    from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.validator.v1_validator import Validator
 
-    validator = Validator(
-        batch_definition=_batch_definition(),
-        batch_parameters={"dataframe": frame},
-        result_format=passes[0],
-    )
-    pending = members
-    for result_format in passes:
-        subset = ExpectationSuite(
-            name=suite.name, expectations=[suite.gx_suite.expectations[i] for i in pending]
+    results: list[Any] = [None] * len(suite.specs)
+    with _gx_lock:
+        validator = Validator(
+            batch_definition=_batch_definition(),
+            batch_parameters={"dataframe": frame},
+            result_format=_RESULT_FORMAT,
         )
-        validator.result_format = result_format
-        for result in validator.validate_expectation_suite(subset, parameters).results:
+        for result in validator.validate_expectation_suite(suite.gx_suite, parameters).results:
             results[_position_of(result)] = result
-        pending = [i for i in pending if not results[i].success and not _raised(results[i])]
-        if not pending:
-            return
+    return results
 
 
 def _position_of(result: Any) -> int:

@@ -61,7 +61,7 @@ def append_events(conn: Connection, rows: EventRows, now: datetime) -> int:
 
 def _sqlite_time(value: datetime) -> str:
     """SQLAlchemy's storage format for SQLite ``DATETIME`` (what every other write uses)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.isoformat(" ", "microseconds")
 
 
 def _sqlite(conn: Connection, rows: EventRows, now: datetime) -> int:
