@@ -244,3 +244,30 @@ def test_expectation_that_cannot_run_on_the_data_is_a_suite_error(tmp_path: Path
         match=r"expectation 1 \(expect_column_values_to_be_between\) could not be evaluated.*min_value",
     ):
         validate("events", events([{}]), project_root=tmp_path)
+
+
+def test_large_batch_names_the_same_rows() -> None:
+    """Above GROUP_OVER rows the suite runs per column group: the same rows must fail."""
+    from prefect_journeys.expectations.runner import GROUP_OVER
+
+    n = GROUP_OVER + 10
+    frame = pd.DataFrame(
+        {
+            "id": pd.array([f"c{i}" for i in range(n)], dtype="str"),
+            "email": pd.array([f"u{i}@example.com" for i in range(n)], dtype="str"),
+            "phone": pd.array([None] * n, dtype="str"),
+            "timezone": pd.array(["Europe/Berlin"] * n, dtype="str"),
+            "locale": pd.array(["de-DE"] * n, dtype="str"),
+            "email_consent": [True] * n,
+            "sms_consent": [False] * n,
+            "whatsapp_consent": [True] * n,
+        }
+    )
+    frame.loc[7, "email"] = "broken"
+    frame.loc[n - 1, "timezone"] = "Nowhere/Special"
+    frame.loc[123, "id"] = "c124"
+    outcome = validate("customers", frame)
+    assert set(outcome.failures) == {7, 123, 124, n - 1}
+    assert outcome.failures[n - 1] == [
+        "timezone: not an IANA time zone (expect_column_values_to_be_in_set)"
+    ]

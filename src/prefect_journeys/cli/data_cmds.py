@@ -46,8 +46,7 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"[bold]{result.suite}[/] ({result.target}): {result.rows} rows,"
                 f" {result.failed_rows} failing ({result.fraction:.1%} counted, threshold"
-                f" {result.threshold:.1%}): {verdict}  [dim]validation {result.validation_id},"
-                f" {result.seconds:.1f} s[/]"
+                f" {result.threshold:.1%}): {verdict}  [dim]validation {result.validation_id}[/]"
             )
             if result.failed:
                 table = Table(show_edge=False, pad_edge=False)

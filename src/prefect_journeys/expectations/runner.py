@@ -274,26 +274,49 @@ def _batch_definition() -> Any:
     return _gx_state["batch_definition"]
 
 
+GROUP_OVER = 50_000  # rows; larger batches are validated per column group (see _run_gx)
+
+
 def _run_gx(suite: Suite, frame: pd.DataFrame, parameters: dict[str, Any]) -> list[Any]:
-    """GX results in suite order: one validator, one COMPLETE pass over the batch.
+    """GX results in suite order, from one COMPLETE pass.
 
     COMPLETE is what names the failing rows (``unexpected_index_list``); its extra cost grows
-    with the failing rows only. Measured on one million customers (0.1 % bad values), one
-    COMPLETE pass took 1.5 s of CPU where a SUMMARY pass followed by COMPLETE for the failed
-    expectations took 2.0–2.3 s (every failed expectation is computed twice) and clean batches
-    cost the same either way; validating column groups on narrow frames did not pay off either.
+    with the failing rows only. A batch of more than :data:`GROUP_OVER` rows is validated per
+    group of expectations reading the same columns, each on a frame of just those columns: GX
+    filters the whole batch frame (every column) once per metric, which dominates at that size,
+    while each validator adds a fixed ~10 ms that dominates small batches. Measured on one million
+    rows with 0.1 % bad values (CPU s, customers / events): one pass over the whole frame 1.6 /
+    1.0; per column group 1.2 / 0.7; a SUMMARY pass, then COMPLETE for the failed expectations
+    2.0–2.3 / 1.1–1.2 (each failed expectation is computed twice).
     """
+    from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.validator.v1_validator import Validator
 
+    if len(frame) > GROUP_OVER:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, spec in enumerate(suite.specs):
+            groups.setdefault(tuple(sorted(spec.columns)), []).append(i)
+        runs = [
+            (
+                frame[list(columns)],
+                ExpectationSuite(
+                    name=suite.name, expectations=[suite.gx_suite.expectations[i] for i in members]
+                ),
+            )
+            for columns, members in groups.items()
+        ]
+    else:
+        runs = [(frame, suite.gx_suite)]
     results: list[Any] = [None] * len(suite.specs)
     with _gx_lock:
-        validator = Validator(
-            batch_definition=_batch_definition(),
-            batch_parameters={"dataframe": frame},
-            result_format=_RESULT_FORMAT,
-        )
-        for result in validator.validate_expectation_suite(suite.gx_suite, parameters).results:
-            results[_position_of(result)] = result
+        for batch, expectations in runs:
+            validator = Validator(
+                batch_definition=_batch_definition(),
+                batch_parameters={"dataframe": batch},
+                result_format=_RESULT_FORMAT,
+            )
+            for result in validator.validate_expectation_suite(expectations, parameters).results:
+                results[_position_of(result)] = result
     return results
 
 
