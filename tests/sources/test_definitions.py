@@ -31,7 +31,7 @@ def test_the_example_project_sources_load() -> None:
     assert isinstance(crm, CustomerSource) and isinstance(orders, EventSource)
     assert crm.columns.id == "customer_id" and crm.attributes["lifetime_value"].type == "number"
     assert crm.watermark is not None and crm.watermark.column == "updated_at"
-    assert crm.batch_size == 50_000 and crm.threshold == 0.05 and crm.suite_name == "customers"
+    assert crm.batch_size == 200_000 and crm.threshold == 0.05 and crm.suite_name == "customers"
     assert orders.purchase is not None and orders.purchase.amount == "total"
     assert orders.root == REPO and orders.file == "sources/orders.yaml"
     assert set(orders.columns_needed()) == {
