@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -129,19 +130,55 @@ def run_command(
     return 0
 
 
+def _declared(root: Path) -> list[dict[str, Any]]:
+    spec = root / "prefect.yaml"
+    if not spec.exists():
+        return []
+    items = (yaml.safe_load(spec.read_text()) or {}).get("deployments") or []
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _schedule(schedules: list[dict[str, Any]]) -> dict[str, Any]:
+    """``to_deployment`` keywords for the first of prefect.yaml's schedules (cron or interval)."""
+    if not schedules:
+        return {}
+    first = schedules[0]
+    if "cron" in first:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        return {"schedule": CronSchedule(cron=first["cron"], timezone=first.get("timezone", "UTC"))}
+    if "interval" in first:
+        return {"interval": int(first["interval"])}
+    return {}
+
+
+def _flow_of(root: Path, entrypoint: str) -> Any:
+    """The flow an entrypoint names: one of ours imported from the installed package (so a
+    project folder without our sources serves it too), any other loaded from the project."""
+    path, _, name = entrypoint.partition(":")
+    marker = "prefect_journeys/"
+    if marker in path and path.endswith(".py"):
+        module = "prefect_journeys." + path.split(marker, 1)[1][: -len(".py")].replace("/", ".")
+        return getattr(importlib.import_module(module), name)
+    from prefect.flows import load_flow_from_entrypoint
+
+    return load_flow_from_entrypoint(f"{root / path}:{name}")
+
+
 def deployments_from(root: Path, interval: int) -> list[Any]:
-    """Runner deployments for ``journeys serve``: prefect.yaml's schedules when it has them,
-    else one per journey (cron for schedule entries, an interval tick for the rest)."""
+    """Runner deployments for ``journeys serve``: one per valid journey (prefect.yaml's schedule
+    when it declares one, else the journey's own cron for schedule entries and an interval tick
+    for the rest), and every other deployment prefect.yaml declares (syncs, rollups,
+    reconciliation) with its schedule and parameters (``project_dir`` made absolute)."""
     from prefect_journeys.definition.project import Project
     from prefect_journeys.flows.run_journey import run_journey
 
-    declared: dict[str, dict[str, Any]] = {}
-    spec = root / "prefect.yaml"
-    if spec.exists():
-        for item in (yaml.safe_load(spec.read_text()) or {}).get("deployments") or []:
-            journey = (item.get("parameters") or {}).get("journey")
-            if journey:
-                declared[journey] = item
+    declared = _declared(root)
+    by_journey = {
+        str(item["parameters"]["journey"]): item
+        for item in declared
+        if isinstance(item.get("parameters"), dict) and item["parameters"].get("journey")
+    }
     project = Project.load(root)
     out = []
     for journey_id in sorted(project.journeys):
@@ -149,20 +186,8 @@ def deployments_from(root: Path, interval: int) -> list[Any]:
             err.print(f"[yellow]skipping {journey_id}: it has problems (run journeys validate)[/]")
             continue
         params = {"journey": journey_id, "project_dir": str(root)}
-        item = declared.get(journey_id, {})
-        kwargs: dict[str, Any] = {}
-        schedules = item.get("schedules") or []
-        if schedules:
-            first = schedules[0]
-            if "cron" in first:
-                from prefect.client.schemas.schedules import CronSchedule
-
-                kwargs["schedule"] = CronSchedule(
-                    cron=first["cron"], timezone=first.get("timezone", "UTC")
-                )
-            elif "interval" in first:
-                kwargs["interval"] = int(first["interval"])
-        else:
+        kwargs = _schedule(by_journey.get(journey_id, {}).get("schedules") or [])
+        if not kwargs:
             entry = project.journeys[journey_id].journey.entry
             if entry.schedule is not None:
                 from prefect.client.schemas.schedules import CronSchedule
@@ -173,7 +198,28 @@ def deployments_from(root: Path, interval: int) -> list[Any]:
             else:
                 kwargs["interval"] = interval
         out.append(run_journey.to_deployment(name=journey_id, parameters=params, **kwargs))
-    if out:  # settle unknown sends (timeouts, dropped responses) from provider evidence
+    names = set()
+    for item in declared:
+        params = dict(item.get("parameters") or {})
+        if params.get("journey") or not item.get("entrypoint") or not item.get("name"):
+            continue
+        if "project_dir" in params:
+            params["project_dir"] = str((root / str(params["project_dir"])).resolve())
+        try:
+            flow = _flow_of(root, str(item["entrypoint"]))
+        except (ImportError, AttributeError, OSError, ValueError) as exc:
+            err.print(
+                f"[yellow]skipping {item['name']}: cannot load {item['entrypoint']}: {exc}[/]"
+            )
+            continue
+        names.add(str(item["name"]))
+        out.append(
+            flow.to_deployment(
+                name=str(item["name"]), parameters=params, **_schedule(item.get("schedules") or [])
+            )
+        )
+    if out and "reconcile-sends" not in names:
+        # settle unknown sends (timeouts, dropped responses) from provider evidence
         from prefect_journeys.flows.reconcile import reconcile_sends
 
         out.append(
