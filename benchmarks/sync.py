@@ -14,7 +14,7 @@ Each run is a fresh interpreter (its peak RSS, ``VmHWM``, is its own) on a fresh
 migrated SQLite file, or a Postgres database cloned from a migrated template):
 
 - **sync**: ``prefect_journeys.sources.sync.sync_source`` for the customers source, then for the
-  events source, exactly as ``journeys sync`` runs them (default batch size 50,000): read →
+  events source, exactly as ``journeys sync`` runs them (default batch size 200,000): read →
   map and normalise → Great Expectations suite per batch → identity resolution and upsert
   (customers) / key resolution and deduplicated append (events) → watermark. Great Expectations
   and the package are imported before the timer (reported as ``import s``); the schema is there.
