@@ -291,3 +291,10 @@ def test_random_split_plans_are_unchanged(tmp_path: Path) -> None:
     step = again.journey.step("ab")
     assert (step.mode, step.floor, step.arm_floor) == ("bandit", 0.1, 0.1)
     assert again.content_hash == plan.content_hash
+
+
+def test_describe_says_the_split_is_a_bandit(tmp_path: Path) -> None:
+    rows = {row["step"]: row for row in plan_of(tmp_path, JOURNEY).describe()}
+    does = rows["ab"]["does"]
+    assert does.startswith("bandit split (Thompson sampling on the goal, floor 10% per arm")
+    assert "a 45%: go to 'thanks'" in does and "holdout 10% (holdout)" in does

@@ -214,6 +214,11 @@ def describe_step(step: Any) -> str:
             if v.is_holdout:
                 label += " (holdout)"
             parts.append(f"{label}: {_target(v.next)}")
+        if step.mode == "bandit":
+            return (
+                f"bandit split (Thompson sampling on the goal, floor {step.arm_floor:.0%} per arm;"
+                " weights are the starting shares): " + ", ".join(parts)
+            )
         return "split: " + ", ".join(parts)
     if isinstance(step, m.UpdateStep):
         update = step.update
