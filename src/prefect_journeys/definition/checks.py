@@ -351,6 +351,7 @@ class _JourneyChecker:
         self.check_loops()
         self.check_splits()
         self.check_stages()
+        self.check_kpi_targets()
         self.check_sends()
         self.check_segments()
         self.check_engagement()
@@ -436,6 +437,13 @@ class _JourneyChecker:
             variants = node.raw.get("split") if isinstance(node.raw, dict) else None
             if not isinstance(variants, list):
                 continue
+            if node.raw.get("mode") == "bandit" and not self.data.get("goal"):
+                self.add(
+                    (*node.loc, "mode"),
+                    "a bandit split needs a journey 'goal': it allocates by goal conversion",
+                    step=node.id,
+                    hint="add a 'goal: {event: ...}' to the journey, or use 'mode: random'",
+                )
             weights = [v.get("weight") for v in variants if isinstance(v, dict)]
             if weights and all(type(w) is int for w in weights):
                 total = sum(w for w in weights if isinstance(w, int))
@@ -483,6 +491,34 @@ class _JourneyChecker:
                         list(stages),
                         f"stages are {', '.join(stages)} (change them in settings.stages)",
                     ),
+                )
+
+    def check_kpi_targets(self) -> None:
+        """``targets.stages`` must name stages of the journey, ``targets.steps`` its step ids
+        (rates outside 0..1 and unknown keys are pydantic's to report)."""
+        targets = self.data.get("targets")
+        if not isinstance(targets, dict):
+            return
+        stages = self._stages()
+        by_stage = targets.get("stages")
+        for stage in by_stage if isinstance(by_stage, dict) else {}:
+            if stage not in stages:
+                self.add(
+                    ("targets", "stages", stage),
+                    f"targets.stages names unknown stage '{stage}'",
+                    hint=_suggest(
+                        str(stage),
+                        list(stages),
+                        f"stages are {', '.join(stages)} (change them in settings.stages)",
+                    ),
+                )
+        by_step = targets.get("steps")
+        for step in by_step if isinstance(by_step, dict) else {}:
+            if step not in self.by_id:
+                self.add(
+                    ("targets", "steps", step),
+                    f"targets.steps names '{step}', which is not a step of this journey",
+                    hint=_suggest(str(step), self.ids, "use a step id of this journey"),
                 )
 
     def check_compliance(self, node: _StepNode, spec: m.SendSpec) -> None:

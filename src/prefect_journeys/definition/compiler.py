@@ -131,9 +131,14 @@ def _dump(value: Any) -> Any:
 def content_hash(
     journey: m.Journey, templates: Mapping[str, TemplateSpec], segments: Mapping[str, r.Segment]
 ) -> str:
-    """sha256 of the canonical JSON of the journey and the templates and segments it uses."""
+    """sha256 of the canonical JSON of the journey and the templates and segments it uses.
+
+    KPI ``targets`` are left out: they change what the dashboard compares with, not what the
+    journey does, so editing them does not start a new version (which would split the figures)."""
+    dumped = _dump(journey)
+    dumped.pop("targets", None)
     payload = {
-        "journey": _dump(journey),
+        "journey": dumped,
         "templates": {name: _dump(spec) for name, spec in sorted(templates.items())},
         "segments": {name: _dump(seg) for name, seg in sorted(segments.items())},
     }

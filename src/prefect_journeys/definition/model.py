@@ -43,6 +43,7 @@ SENDER_PROVIDERS: dict[str, tuple[str, ...]] = {
     "webhook": ("webhook",),
 }
 DEFAULT_TOPIC = "marketing"
+DEFAULT_BANDIT_FLOOR = 0.05  # split mode bandit: minimum share per non-holdout arm
 
 
 class _Model(BaseModel):
@@ -374,11 +375,48 @@ class SplitVariant(_Model):
 
 
 class SplitStep(_Step):
+    """``mode: random`` (default): each variant gets its ``weight`` percent of customers.
+    ``mode: bandit``: holdout variants keep their weight; the other arms share the rest by
+    Thompson sampling on the journey goal, each arm getting at least ``floor`` of that rest."""
+
     kind: Literal["split"] = "split"
     split: list[SplitVariant] = Field(min_length=2)
+    # Left out of the dump at their defaults: existing journeys keep their content hash.
+    mode: Literal["random", "bandit"] = Field(
+        default="random", exclude_if=lambda value: value == "random"
+    )
+    floor: float | None = Field(default=None, ge=0.0, le=1.0, exclude_if=lambda v: v is None)
 
     def targets(self) -> list[str]:
         return [v.next for v in self.split if v.next]
+
+    @property
+    def arms(self) -> list[SplitVariant]:
+        """The variants a bandit allocates between (every variant but the holdouts)."""
+        return [v for v in self.split if not v.is_holdout]
+
+    @property
+    def arm_floor(self) -> float:
+        """The minimum share of the non-holdout traffic each bandit arm gets (default 5%)."""
+        return DEFAULT_BANDIT_FLOOR if self.floor is None else self.floor
+
+    @model_validator(mode="after")
+    def _bandit(self) -> SplitStep:
+        if self.mode == "random":
+            if self.floor is not None:
+                raise ValueError("'floor' only applies to a split with 'mode: bandit'")
+            return self
+        arms = len(self.arms)
+        if arms < 2:
+            raise ValueError(
+                f"a bandit split needs at least 2 non-holdout variants to choose between, has {arms}"
+            )
+        if self.arm_floor * arms > 1:
+            raise ValueError(
+                f"floor {self.arm_floor} × {arms} arms = {self.arm_floor * arms:g} is more than 1:"
+                f" use a floor of at most {1 / arms:.4g}"
+            )
+        return self
 
 
 class UpdateSpec(_Model):
@@ -433,6 +471,30 @@ Step = Annotated[
 ]
 
 
+# ----------------------------------------------------------------------------- KPI targets
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class StepTargets(_Model):
+    """Targets for one step's rates (see docs/metrics.md, step statistics)."""
+
+    delivery_rate: Rate | None = None
+    open_rate: Rate | None = None
+    click_rate: Rate | None = None
+    conversion_rate: Rate | None = None
+
+
+class Targets(_Model):
+    """A journey's KPI targets, compared with actuals by ``analytics.friction.gaps``:
+    ``conversion`` (goal conversions / entered), ``stages`` (share of entered reaching each
+    stage) and ``steps`` (rates per step id)."""
+
+    conversion: Rate | None = None
+    stages: dict[str, Rate] = Field(default_factory=dict)
+    steps: dict[str, StepTargets] = Field(default_factory=dict)
+
+
 # ----------------------------------------------------------------------------- journey
 
 
@@ -445,6 +507,8 @@ class Journey(_Model):
     exit: ExitRules = Field(default_factory=ExitRules)
     settings: Settings = Field(default_factory=Settings)
     steps: list[Step] = Field(min_length=1)
+    # Left out of the dump when absent: journeys without targets keep their content hash.
+    targets: Targets | None = Field(default=None, exclude_if=lambda value: value is None)
 
     def step(self, step_id: str) -> Any:
         for step in self.steps:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, literal, select, update
+from sqlalchemy import and_, delete, exists, literal, or_, select, update
 
 from prefect_journeys.definition.model import (
     BranchStep,
@@ -17,6 +17,7 @@ from prefect_journeys.definition.model import (
     WaitForStep,
     WaitStep,
 )
+from prefect_journeys.engine.bandit import bandit_weights, bucket_ranges
 from prefect_journeys.engine.context import StepContext
 from prefect_journeys.engine.moves import at_step, move
 from prefect_journeys.engine.sqlbits import (
@@ -100,14 +101,24 @@ def _branch(ctx: StepContext, step: BranchStep) -> int:
 def _split(ctx: StepContext, step: SplitStep) -> int:
     key = concat(f"{ctx.journey_id}:{step.id}:", E.c.customer_id)
     slot = bucket(ctx.conn, key)
-    moved, low = 0, 0
-    for variant in step.split:
-        high = low + variant.weight
-        if variant.weight:
-            where = and_(at_step(ctx, step.id), slot >= low, slot < high)
+    ranges: list[list[tuple[int, int]]] = []
+    low = 0
+    for variant in step.split:  # random: each variant its weight's buckets, in order
+        ranges.append([(low, low + variant.weight)] if variant.weight else [])
+        low += variant.weight
+    if step.mode == "bandit":
+        due = ctx.conn.execute(select(exists(select(E.c.id).where(at_step(ctx, step.id))))).scalar()
+        if not due:
+            return 0
+        # this tick's Thompson shares as buckets; holdouts keep their random-split range
+        ranges = bucket_ranges(step, bandit_weights(ctx, step))
+    moved = 0
+    for variant, pieces in zip(step.split, ranges, strict=True):
+        if pieces:
+            in_range = or_(*(and_(slot >= lo, slot < hi) for lo, hi in pieces))
+            where = and_(at_step(ctx, step.id), in_range)
             ctx.conn.execute(update(E).where(where).values(variant=variant.variant))
             moved += move(ctx, where, variant.next)
-        low = high
     return moved
 
 

@@ -49,6 +49,13 @@ MESSAGE_COLUMNS = (
 REACTION_HORIZON = timedelta(days=3)
 CART_HORIZON = timedelta(days=2, hours=2)
 SLOT = timedelta(hours=1)
+# Survey replies after conversions: how many answer, when, and the score distribution (the
+# cumulative shares below pick a score from a uniform draw).
+SURVEY_HORIZON = timedelta(hours=48)
+SURVEY_REPLY_RATE = 0.35
+SCORE_QUANTILES = (0.04, 0.08, 0.12, 0.18, 0.25, 0.33, 0.45, 0.62, 0.8)
+NPS_SCORES = (2, 3, 4, 5, 6, 6, 7, 8, 9, 10)
+CSAT_SCORES = (1, 2, 2, 3, 3, 3, 4, 4, 5, 5)
 OPEN_TRACKED = frozenset({"email"})
 
 
@@ -389,13 +396,71 @@ class BehaviourModel:
                 rows.append(purchase_event(customer, when, order_id, amount, f"sim:{order_id}"))
         return {"purchase": _write(conn, rows)}
 
+    def surveys(self, conn: Connection, since: datetime, until: datetime) -> dict[str, int]:
+        """``survey.answered`` replies in ``(since, until]``: some customers answer an NPS or a
+        CSAT survey 2–48 hours after a purchase; when a journey converted them with that
+        purchase, the reply names the journey (``properties.journey_id``).
+
+        Replies derive from events already written (ticks of at most two hours have written a
+        purchase's conversion before its reply is due)."""
+        since, until = to_utc_naive(since), to_utc_naive(until)
+        bought = events_t.alias("bought")
+        conv = events_t.alias("conv")
+        query = (
+            select(
+                bought.c.source_id,
+                bought.c.customer_id,
+                bought.c.occurred_at,
+                conv.c.journey_id,
+                conv.c.variant,
+            )
+            .select_from(
+                bought.outerjoin(
+                    conv,
+                    (conv.c.name == "journey.converted")
+                    & (conv.c.customer_id == bought.c.customer_id)
+                    & (conv.c.occurred_at == bought.c.occurred_at),
+                )
+            )
+            .where(
+                bought.c.name == "purchase",
+                bought.c.occurred_at > since - SURVEY_HORIZON,
+                bought.c.occurred_at <= until,
+            )
+        )
+        rows: dict[str, dict[str, Any]] = {}
+        for key, customer, bought_at, journey, variant in conn.execute(query):
+            rng = random.Random(f"survey:{self.seed}:{key}")
+            answers, kind, u_score = rng.random(), rng.random(), rng.random()
+            when = bought_at + _seconds(rng.uniform(2 * 3600.0, SURVEY_HORIZON.total_seconds()))
+            if answers >= SURVEY_REPLY_RATE or not since < when <= until:
+                continue
+            survey = "nps" if kind < 0.6 else "csat"
+            scale = NPS_SCORES if survey == "nps" else CSAT_SCORES
+            lift = 0.1 if journey is not None and variant != "holdout" else 0.0
+            score = scale[min(bisect_right(SCORE_QUANTILES, u_score + lift), len(scale) - 1)]
+            properties: dict[str, Any] = {"survey": survey, "score": score}
+            if journey is not None:
+                properties["journey_id"] = journey
+            rows[key] = {
+                "source_id": f"sim:survey:{key}",
+                "customer_id": customer,
+                "name": "survey.answered",
+                "occurred_at": when,
+                "received_at": when,
+                "properties": properties,
+            }
+        return {"survey.answered": _write(conn, list(rows.values()))}
+
     def background(self, conn: Connection, since: datetime, until: datetime) -> dict[str, int]:
-        """Sign-ups, carts and organic purchases in ``(since, until]``; counts per event name."""
+        """Sign-ups, carts, organic purchases and survey replies in ``(since, until]``; counts
+        per event name."""
         totals: dict[str, int] = {}
         for part in (
             self.signups(conn, since, until),
             self.carts(conn, since, until),
             self.organic_purchases(conn, since, until),
+            self.surveys(conn, since, until),
         ):
             for name, count in part.items():
                 totals[name] = totals.get(name, 0) + count
