@@ -12,6 +12,8 @@ work: 9.5 s against 0.8 s for 200,000 rows). Postgres: new rows are
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
@@ -35,14 +37,59 @@ def _copy_into(
     columns: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """``COPY name (columns) FROM STDIN`` with ``rows`` (JSON columns as ``jsonb``)."""
-    from psycopg.types.json import Jsonb
+    """``COPY name (columns) FROM STDIN`` with ``rows``.
+
+    The rows go as one CSV payload that Arrow formats column by column (JSON columns as compact
+    JSON text; every non-null value quoted, so an empty string stays empty and only a missing
+    value is NULL): measured, psycopg's per-row ``write_row`` cost about 17 µs a row, most of a
+    customers sync's client time. Columns Arrow cannot type (mixed Python types) fall back to
+    ``write_row``."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
 
     cols = ", ".join(_quote(conn, c) for c in columns)
-    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
-    get = itemgetter(*columns)
     raw = conn.connection.driver_connection
     assert raw is not None
+    data: dict[str, list[Any]] = {}
+    for column in columns:
+        values = [row[column] for row in rows]
+        if isinstance(table.c[column].type, JSON):
+            values = [None if v is None else _json_text(v) for v in values]
+        data[column] = values
+    try:
+        payload = io.BytesIO()
+        pa_csv.write_csv(
+            pa.table(data),
+            payload,
+            pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        _copy_rows(raw, name, cols, table, columns, rows)
+        return
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        copy.write(payload.getbuffer())
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _copy_rows(
+    raw: Any,
+    name: str,
+    cols: str,
+    table: Any,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """The row-by-row COPY (psycopg adapts each value)."""
+    from psycopg.types.json import Jsonb
+
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    get = itemgetter(*columns)
     with raw.cursor() as cursor, cursor.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
         for row in rows:
             values = list(get(row)) if len(columns) > 1 else [get(row)]

@@ -8,8 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, String, any_, func, literal, literal_column, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import JSON, Connection, cast, func, literal, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from prefect_journeys.store.models import (
@@ -96,14 +95,18 @@ def lookup_chunks(conn: Connection, values: Sequence[T]) -> Iterator[Sequence[T]
 
 
 def among(conn: Connection, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, with the keys bound as ONE parameter: ``= ANY(:array)`` on
-    Postgres, ``IN (SELECT value FROM json_each(:json))`` on SQLite. A plain ``IN (…)`` binds a
+    """``column`` is one of ``values``, with the keys bound as ONE parameter: ``IN (SELECT
+    json_array_elements_text(:json))`` on Postgres, ``IN (SELECT value FROM json_each(:json))`` on
+    SQLite. A plain ``IN (…)`` binds a
     parameter per key, and building and parsing such statements cost more than the lookups."""
+    text = json.dumps(list(values), ensure_ascii=False)
+    keys: Any
     if conn.dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(String)))
-    keys: Any = select(literal_column("value")).select_from(
-        func.json_each(literal(json.dumps(list(values))))
-    )
+        # a JSON text parameter: psycopg adapts a Python list to an array value by value
+        # (measured: 4 s of a 200,000-customer sync), one string costs nothing
+        keys = select(func.json_array_elements_text(cast(literal(text), JSON)))
+    else:
+        keys = select(literal_column("value")).select_from(func.json_each(literal(text)))
     return column.in_(keys)
 
 
