@@ -47,7 +47,8 @@ ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-DEFAULT_BATCH_SIZE = 200_000  # rows: see docs/sources.md (GX costs ~0.2 s per batch whatever its size)
+# rows per batch: see docs/sources.md (GX costs ~0.2 s per validation whatever the size)
+DEFAULT_BATCH_SIZE = 200_000
 DEFAULT_THRESHOLD = 0.05
 ValueType = Literal["auto", "text", "integer", "number", "boolean", "datetime"]
 # Checks that need several fields are run by the loader itself (with the line of each field) when
