@@ -19,6 +19,7 @@ ENTRYPOINT = "src/prefect_journeys/flows/run_journey.py:run_journey"
 FLOW_PARAMETERS = {"journey", "project_dir", "as_of", "dry_run", "database_url"}
 RECONCILE = "src/prefect_journeys/flows/reconcile.py:reconcile_sends"
 SYNC = "src/prefect_journeys/flows/sync.py:sync_source_flow"
+ROLLUP = "src/prefect_journeys/flows/rollup.py:rollup"
 
 
 def _config() -> dict[str, Any]:
@@ -142,7 +143,7 @@ def test_the_reconciler_is_deployed_with_valid_parameters() -> None:
 
 def test_every_deployment_runs_a_known_flow() -> None:
     for deployment in _deployments():
-        assert deployment["entrypoint"] in (ENTRYPOINT, RECONCILE, SYNC), deployment["name"]
+        assert deployment["entrypoint"] in (ENTRYPOINT, RECONCILE, SYNC, ROLLUP), deployment["name"]
 
 
 def test_sync_deployments_name_existing_sources_with_valid_parameters() -> None:
@@ -160,3 +161,15 @@ def test_sync_deployments_name_existing_sources_with_valid_parameters() -> None:
         assert deployment["parameters"]["source"] in sources, deployment["name"]
         assert deployment["schedules"] and deployment["concurrency_limit"] == 1
         assert deployment["work_pool"]["name"] == "journeys-local"
+
+
+def test_the_rollup_is_scheduled_with_valid_parameters() -> None:
+    (deployment,) = [d for d in _deployments() if d["entrypoint"] == ROLLUP]
+    from prefect_journeys.flows.rollup import rollup
+
+    assert (ROOT / ROLLUP.split(":")[0]).is_file()
+    assert set(deployment["parameters"]) <= set(inspect.signature(rollup.fn).parameters)
+    assert deployment["parameters"]["full"] is False
+    assert deployment["schedules"][0]["interval"] > 0
+    assert deployment["concurrency_limit"] == 1
+    assert deployment["work_pool"]["name"] == "journeys-local"

@@ -9,9 +9,11 @@ import typer
 from prefect_journeys.cli import (
     compliance_cmds,
     customer_cmds,
+    dashboard_cmds,
     data_cmds,
     definition_cmds,
     emulator_cmds,
+    rollup_cmds,
     run_cmds,
     sync_cmds,
 )
@@ -32,6 +34,8 @@ emulator_cmds.register(app)
 sync_cmds.register(app)
 customer_cmds.register(app)
 data_cmds.register(app)
+rollup_cmds.register(app)
+dashboard_cmds.register(app)
 try:
     from prefect_journeys.cli import simulate_cmds
 

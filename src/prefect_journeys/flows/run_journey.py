@@ -41,6 +41,20 @@ def task_runner() -> tuple[Callable[[str, Callable[[], T]], T], list[str]]:
     return run, names
 
 
+def _rollup_after_tick(database_url: str | None, logger: Any) -> None:
+    """Run the ``rollup`` subflow; a failure is logged (and visible as a failed subflow run)."""
+    from prefect_journeys.flows.rollup import rollup as rollup_flow
+
+    try:
+        state = rollup_flow(database_url=database_url, return_state=True)
+        failed = state.is_failed() or state.is_crashed()
+        message = state.message
+    except Exception as exc:  # the rollup must never fail the tick
+        failed, message = True, f"{type(exc).__name__}: {exc}"
+    if failed:
+        logger.error("rollup after the tick failed (the tick's sends are done): %s", message)
+
+
 @flow(name="run-journey", flow_run_name="{journey}", log_prints=False)
 def run_journey(
     journey: str,
@@ -49,8 +63,13 @@ def run_journey(
     dry_run: bool = False,
     database_url: str | None = None,
     outbox_path: str | None = None,
+    rollup: bool = True,
 ) -> dict[str, Any]:
-    """Run one tick of ``journey`` (an id in ``project_dir/journeys``) at ``as_of`` (default now)."""
+    """Run one tick of ``journey`` (an id in ``project_dir/journeys``) at ``as_of`` (default now).
+
+    ``rollup`` (default on) folds the tick's events into the dashboard's rollups afterwards, as
+    a ``rollup`` subflow; its failure is logged and shown as a failed subflow run, never fails
+    the tick (its sends are done)."""
     logger = get_run_logger()
     project = Project.load(Path(project_dir))
     plan = project.plan(journey)
@@ -79,6 +98,8 @@ def run_journey(
         sources.close()
     report.task_runs = len(names)
     counts = report.to_dict()
+    if rollup and not dry_run:
+        _rollup_after_tick(database_url, logger)
     logger.info(
         "journey %s v%s at %s: entered %s, sent %s, deferred %s, converted %s%s",
         journey,

@@ -8,7 +8,7 @@ the database so every insert can be one ``INSERT … SELECT``. See docs/schema.m
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
@@ -366,3 +366,84 @@ TABLES = [
     SegmentMember,
 ]
 metadata = SQLModel.metadata
+
+
+# ----------------------------------------------------------------------------- rollups (0004)
+# Maintained aggregates for the dashboard (analytics/rollups.py; docs/metrics.md "Rollups").
+# Dimension columns are never null: '' (text) or 0 (version) stand for "none", so they can be
+# part of the primary key.
+
+
+def _dim(length: int) -> Any:
+    return Field(primary_key=True, max_length=length)
+
+
+class RollupDaily(SQLModel, table=True):
+    """One day × journey × version × step × stage × variant × channel × event name."""
+
+    __tablename__ = "rollup_daily"
+    __table_args__ = (Index("ix_rollup_daily_journey_day", "journey_id", "day"),)
+    day: date = Field(primary_key=True)
+    journey_id: str = _dim(120)
+    journey_version: int = Field(primary_key=True)
+    step_id: str = _dim(120)
+    stage: str = _dim(60)
+    variant: str = _dim(120)
+    channel: str = _dim(30)
+    name: str = _dim(120)
+    events: int = 0
+    customers: int = 0  # distinct that day
+    enrollments: int = 0  # distinct that day
+    messages: int = 0  # distinct intents that day (an event without intent is its own message)
+    new_customers: int = 0  # first event of (journey, name, customer) falls here
+    new_stage_enrollments: int = 0  # first event of (enrollment, name, stage) falls here
+    new_step_enrollments: int = 0  # first event of (enrollment, name, step) falls here
+    new_messages: int = 0  # first event of (intent, name, step) falls here
+    value_sum: float = 0.0
+    first_seq: int = Field(sa_type=BigId)
+    last_seq: int = Field(sa_type=BigId)
+
+
+class RollupDirty(SQLModel, table=True):
+    """Partitions (journey, event name, day) a running rollup recomputes; empty between runs."""
+
+    __tablename__ = "rollup_dirty"
+    journey_id: str = _dim(120)
+    name: str = _dim(120)
+    day: date = Field(primary_key=True)
+
+
+class RollupState(SQLModel, table=True):
+    """The fold's watermark: every event with ``seq <= watermark`` is in the rollups.
+    ``gaps`` lists missing seqs above it with when they were first seen (late commits)."""
+
+    __tablename__ = "rollup_state"
+    name: str = Field(primary_key=True, max_length=60)
+    watermark: int = Field(default=0, sa_type=BigId)
+    gaps: list[Any] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    last_full_at: datetime | None = _ts(nullable=True)
+    updated_at: datetime = _ts()
+
+
+class ModelSnapshot(SQLModel, table=True):
+    """The latest result of a heavier model (attribution, CLV, ...) per journey and parameters."""
+
+    __tablename__ = "model_snapshots"
+    __table_args__ = (UniqueConstraint("model", "journey_id", "params_hash"),)
+    id: int | None = _pk()
+    model: str = Field(max_length=120)
+    journey_id: str = Field(max_length=120)  # '*' = all journeys
+    params_hash: str = Field(max_length=64)
+    params: dict[str, Any] = _json()
+    as_of: datetime = _ts()
+    watermark: int = Field(default=0, sa_type=BigId)  # highest event seq the model saw
+    result: Any = Field(default=None, sa_column=Column(JsonType, nullable=True))
+    computed_at: datetime = _ts()
+
+
+# Rollups read a partition's events (journey, name, day) and an intent's earlier events.
+_events = Event.__table__  # type: ignore[attr-defined]
+Index("ix_events_journey_name_time", _events.c.journey_id, _events.c.name, _events.c.occurred_at)
+Index("ix_events_intent_name", _events.c.intent_id, _events.c.name)
+
+TABLES += [RollupDaily, RollupDirty, RollupState, ModelSnapshot]
