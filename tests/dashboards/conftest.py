@@ -3,20 +3,25 @@
 The store is the demo (every journey of the project, real engine, emulated providers) for a few
 customers and days; then a handful of rows the short run does not produce are added by hand so
 every page has something to show: two bounces and a spam report, a consent withdrawal, a failed
-validation run and its quarantined row.
+validation run and its quarantined row. ``analytics_store`` is a copy of it with what the
+analytics pages need and the short run lacks (NPS replies, split enrollments with conversions,
+repeat purchasers over past months); the demo store itself stays as the other tests count it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import insert, select
 
+from prefect_journeys.analytics.clv import sample_bgnbd
 from prefect_journeys.store.database import make_engine
-from prefect_journeys.store.models import Consent, Event, Quarantine, Validation
+from prefect_journeys.store.models import Consent, Enrollment, Event, Quarantine, Validation
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CUSTOMERS = 120
@@ -112,6 +117,119 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("dashboard") / "demo.db"
     run_demo(project=ROOT, customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=7, store=path)
     _add_extras(f"sqlite:///{path}")
+    return path
+
+
+NPS_SCORES = (10, 9, 9, 8, 7, 6, 3, 10)  # 4 promoters, 2 passives, 2 detractors: NPS +25
+EXPERIMENT = {  # welcome_series variant → (enrollments, conversions)
+    "discount_10": (400, 48),
+    "discount_20": (400, 80),
+    "holdout": (100, 6),
+}
+
+
+CLV_CUSTOMERS = 300
+
+
+def _clv_orders() -> list[dict[str, object]]:
+    """Orders of synthetic customers drawn from a BG/NBD process (daily units, up to 240 days
+    before the demo's extras) with customer-specific order values: data the CLV fit accepts."""
+    rng = np.random.default_rng(11)
+    params = {"r": 0.5, "alpha": 20.0, "a": 0.8, "b": 3.0}
+    drawn = sample_bgnbd(params, rng.integers(40, 240, CLV_CUSTOMERS), rng=rng)
+    end = EXTRA_AT.replace(hour=9, minute=0)
+    rows: list[dict[str, object]] = []
+    for index, (x, tx, big_t) in enumerate(drawn.itertuples(index=False)):
+        first = end - timedelta(days=int(big_t))
+        last = int(tx)
+        repeats = min(int(x), last)
+        days = sorted(rng.choice(np.arange(1, last + 1), repeats, replace=False)) if repeats else []
+        if repeats:
+            days[-1] = last
+        spend = rng.gamma(6.0, 8.0)
+        for order, day in enumerate([0, *sorted(set(days))]):
+            at = first + timedelta(days=int(day))
+            amount = round(float(rng.gamma(6.0, spend / 6.0)), 2)
+            rows.append(
+                {
+                    "source_id": f"test-clv-{index}-{order}",
+                    "customer_id": f"test-clv-{index}",
+                    "name": "purchase",
+                    "occurred_at": at,
+                    "received_at": at,
+                    "properties": {"order_id": f"clv-{index}-{order}", "amount": amount},
+                    "value": amount,
+                }
+            )
+    return rows
+
+
+def _add_analytics_rows(url: str) -> None:
+    """What the short demo does not produce for the analytics pages: NPS replies for the
+    welcome series, split enrollments with conversions, and repeat orders over past months
+    (enough repeat purchasers for the CLV fit)."""
+    engine = make_engine(url)
+    enrollments = Enrollment.__table__  # type: ignore[attr-defined]
+    try:
+        with engine.begin() as conn:
+            buyers = list(
+                conn.execute(
+                    select(EVENTS.c.customer_id)
+                    .where(EVENTS.c.name == "purchase")
+                    .group_by(EVENTS.c.customer_id)
+                    .order_by(EVENTS.c.customer_id)
+                ).scalars()
+            )
+            assert len(buyers) >= 12, "the demo has fewer than 12 purchasers"
+            rows: list[dict[str, object]] = []
+            for index, score in enumerate(NPS_SCORES):
+                rows.append(
+                    {
+                        "source_id": f"test-nps-{index}",
+                        "customer_id": buyers[index],
+                        "name": "survey.answered",
+                        "occurred_at": EXTRA_AT + timedelta(minutes=index),
+                        "received_at": EXTRA_AT,
+                        "properties": {
+                            "survey": "nps",
+                            "score": score,
+                            "journey_id": "welcome_series",
+                        },
+                    }
+                )
+            rows += _clv_orders()
+            conn.execute(insert(EVENTS), rows)
+            split: list[dict[str, object]] = []
+            for variant, (count, converted) in EXPERIMENT.items():
+                for index in range(count):
+                    split.append(
+                        {
+                            "journey_id": "welcome_series",
+                            "version": 1,
+                            "customer_id": f"test-exp-{variant}-{index}",
+                            "entry_seq": 1,
+                            "triggered_at": EXTRA_AT,
+                            "entered_at": EXTRA_AT,
+                            "state": "completed",
+                            "variant": variant,
+                            "stage": "decision",
+                            "converted_at": EXTRA_AT if index < converted else None,
+                            "updated_at": EXTRA_AT,
+                        }
+                    )
+            conn.execute(insert(enrollments), split)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def analytics_store(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo store with :func:`_add_analytics_rows` (the demo store itself is left
+    as the other dashboard tests count it)."""
+    path = tmp_path_factory.mktemp("analytics") / "analytics.db"
+    with sqlite3.connect(demo_store) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    _add_analytics_rows(f"sqlite:///{path}")
     return path
 
 

@@ -28,6 +28,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 PAGES = {
     "": ['[data-testid="stMetric"]', ".js-plotly-plot"],
     "journeys": ['[data-testid="stGraphVizChart"] svg', ".js-plotly-plot"],
+    "experiments": [".js-plotly-plot"],
+    "attribution": [".js-plotly-plot"],
+    "cohorts": ['[data-testid="stMetric"]', ".js-plotly-plot"],
     "deliverability": [".js-plotly-plot"],
     "data_quality": [".js-plotly-plot"],
     "customer": [".js-plotly-plot"],
@@ -83,11 +86,12 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @pytest.fixture
-def served(demo_store: Path) -> Iterator[str]:
-    """``journeys dashboard --store <demo>`` on 127.0.0.1 and a free port; its base URL."""
+def served(analytics_store: Path) -> Iterator[str]:
+    """``journeys dashboard --store <demo>`` on 127.0.0.1 and a free port; its base URL (the
+    demo store with the analytics rows, so the experiment and CLV pages have figures)."""
     port = _free_port()
     journeys = Path(sys.executable).with_name("journeys")
-    command = [str(journeys), "dashboard", "--store", str(demo_store), "--port", str(port)]
+    command = [str(journeys), "dashboard", "--store", str(analytics_store), "--port", str(port)]
     env = {**os.environ, "JOURNEYS_PROJECT": str(ROOT)}
     process = subprocess.Popen(
         [*command, "--project", str(ROOT)],
@@ -122,7 +126,7 @@ def _customer_id(store: Path) -> str:
 
 
 @pytest.mark.slow
-def test_every_page_renders_in_chromium(chromium: Path, served: str, demo_store: Path) -> None:
+def test_every_page_renders_in_chromium(chromium: Path, served: str, analytics_store: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -137,7 +141,7 @@ def test_every_page_renders_in_chromium(chromium: Path, served: str, demo_store:
                 if path == "customer":
                     box = page.get_by_label("Customer id, email or phone")
                     box.wait_for(timeout=30_000)
-                    box.fill(_customer_id(demo_store))
+                    box.fill(_customer_id(analytics_store))
                     box.press("Enter")
                 for selector in ready:
                     page.locator(selector).first.wait_for(state="visible", timeout=30_000)

@@ -18,6 +18,9 @@ VIEWS = Path(__file__).resolve().parent / "views"
 PAGE_FILES = (
     ("overview", "page.overview", ":material/dashboard:"),
     ("journeys", "page.journeys", ":material/account_tree:"),
+    ("experiments", "page.experiments", ":material/science:"),
+    ("attribution", "page.attribution", ":material/call_split:"),
+    ("cohorts", "page.cohorts", ":material/groups:"),
     ("deliverability", "page.deliverability", ":material/mark_email_read:"),
     ("data_quality", "page.data_quality", ":material/rule:"),
     ("customer", "page.customer", ":material/person_search:"),

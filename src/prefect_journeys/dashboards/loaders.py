@@ -20,6 +20,18 @@ from sqlalchemy import func, select
 
 from prefect_journeys.analytics.frames import events_frame
 from prefect_journeys.dashboards import delivery, kpis, quality
+from prefect_journeys.dashboards.analytics_loaders import (
+    Attribution,
+    Cohorts,
+    Experiment,
+    Health,
+    JourneyStats,
+    attribution,
+    cohorts,
+    experiment,
+    health,
+    journey_stats,
+)
 from prefect_journeys.dashboards.filters import Filters
 from prefect_journeys.dashboards.store import StoreState, read_engine, store_state
 from prefect_journeys.store.models import Consent, Event, Quarantine, Suppression, Validation
@@ -281,16 +293,26 @@ def clear() -> None:
 
 __all__ = [
     "TTL",
+    "Attribution",
+    "Cohorts",
     "DataQuality",
     "Deliverability",
+    "Experiment",
+    "Health",
+    "JourneyStats",
     "Overview",
+    "attribution",
     "bounds",
     "choices",
     "clear",
+    "cohorts",
     "customer",
     "data_quality",
     "deliverability",
+    "experiment",
+    "health",
     "journey_figures",
+    "journey_stats",
     "overview",
     "project_journeys",
     "state",

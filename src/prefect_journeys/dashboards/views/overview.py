@@ -1,5 +1,6 @@
-"""Overview: KPI cards (value, delta vs the previous period, daily sparkline), messages sent per
-day by channel, and the KPI and daily tables."""
+"""Overview: KPI cards (value, delta vs the previous period, daily sparkline), the customer-health
+cards (NPS, churn rate, mean predicted CLV), messages sent per day by channel, and the KPI and
+daily tables."""
 
 from __future__ import annotations
 
@@ -36,6 +37,29 @@ for index, kpi in enumerate(data.kpis):
             chart_type="area",
             border=True,
         )
+
+health = loaders.health(url, f.start, f.end, f.journey)
+columns = st.columns(5)
+columns[0].metric(
+    t("kpi.nps"),
+    "—" if health.nps is None else f"{health.nps:+.1f}",
+    help=t("overview.nps_help", replies=health.nps_replies),
+    border=True,
+)
+columns[1].metric(
+    t("kpi.churn_rate"),
+    f"{health.churn.rate * 100:.1f}%",
+    help=t("overview.churn_help", churned=health.churn.churned, customers=health.churn.customers),
+    border=True,
+)
+columns[2].metric(
+    t("kpi.mean_clv"),
+    "—" if health.mean_clv is None else f"{health.mean_clv:,.2f}",
+    help=t("overview.clv_help")
+    if health.clv_refusal is None
+    else t("overview.clv_refused", reason=health.clv_refusal),
+    border=True,
+)
 
 if not data.sent_by_channel.empty:
     figure = px.bar(
