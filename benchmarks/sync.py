@@ -38,7 +38,8 @@ COPY; from the Postgres source, the COPY of that source). The other ratios are p
 Every run is verified after the timer: the store (or DuckDB / COPY target) holds exactly N
 customers and M customer events, no row was quarantined or rejected, and the purchase revenue summed
 in the store equals the revenue of the generated data. Printed: rows/s, peak RSS, GX validation
-seconds per million rows (the sync's own validation timings), and the ratio sync / bare load, with
+CPU seconds per million rows (the sync's own validation timings, judged; wall seconds beside
+them, which other processes inflate), the ratio sync / bare load (and per entity), with
 PASS/FAIL against the targets (from the issue): sync ≤ 3× the bare load; validation ≤ 2 s per
 million rows.
 
@@ -581,6 +582,7 @@ def child_sync(store_url: str, project: Path, source: str, profile: Path | None)
             out["verify"]["errors"].append(f"{entity}: {result['counts']['rejected']} rejected")
     out.update({"import_s": imported, "cpu_laps": cpu_laps, "results": results, "hot": hot})
     out["validation_s"] = {e: r["validation_seconds"] for e, r in results.items()}
+    out["validation_cpu_s"] = {e: r["validation_cpu_seconds"] for e, r in results.items()}
     return out
 
 
@@ -903,6 +905,10 @@ def summarize(
                         ("events", sync["validation_s"]["events"], m),
                     )
                 }
+                row["gx_cpu_s_per_m"] = {
+                    entity: sync["validation_cpu_s"][entity] / (rows / 1e6)
+                    for entity, rows in (("customers", n), ("events", m))
+                }
                 row["gx_share"] = sum(sync["validation_s"].values()) / sync["wall_s"]
                 row["ratios"] = {
                     name: sync["wall_s"] / results[name]["wall_s"]
@@ -912,9 +918,15 @@ def summarize(
                 if primary in row["ratios"]:
                     row["bare"] = primary
                     row["ratio"] = row["ratios"][primary]
+                    bare_laps = results[primary]["laps"]
+                    row["entity_ratios"] = {
+                        entity: sync["laps"][entity] / bare_laps[entity]
+                        for entity in ("customers", "events")
+                        if bare_laps.get(entity)
+                    }
             runs.append(row)
     ratios = [r.get("ratio") for r in runs]
-    gx = [v for r in runs for v in r.get("gx_s_per_m", {}).values()]
+    gx = [v for r in runs for v in r.get("gx_cpu_s_per_m", {}).values()]
     targets = {
         "ratio": {
             "target": f"sync / bare load <= {RATIO_TARGET:g}",
@@ -922,8 +934,8 @@ def summarize(
             "pass": bool(ratios) and all(x is not None and x <= RATIO_TARGET for x in ratios),
         },
         "gx": {
-            "target": f"GX validation <= {GX_TARGET_S_PER_M:g} s per million rows",
-            "values": {f"{r['source']} → {r['store']}": r.get("gx_s_per_m") for r in runs},
+            "target": f"GX validation <= {GX_TARGET_S_PER_M:g} CPU s per million rows",
+            "values": {f"{r['source']} → {r['store']}": r.get("gx_cpu_s_per_m") for r in runs},
             "pass": bool(gx) and all(x <= GX_TARGET_S_PER_M for x in gx),
         },
         "verified": {
@@ -978,7 +990,8 @@ def print_report(n: int, m: int, results: dict[str, Any], summary: dict, info: d
         if not row["ok"]:
             print(f"sync {row['source']} → {row['store']}: FAILED or not verified")
             continue
-        gx = row["gx_s_per_m"]
+        gx, gx_cpu = row["gx_s_per_m"], row["gx_cpu_s_per_m"]
+        entity = row.get("entity_ratios", {})
         ratios = ", ".join(
             f"{'**' if name == row.get('bare') else ''}vs {name} {value:.2f}x"
             f"{'**' if name == row.get('bare') else ''}"
@@ -987,9 +1000,15 @@ def print_report(n: int, m: int, results: dict[str, Any], summary: dict, info: d
         print(
             f"sync {row['source']} → {row['store']}: {row['rows_per_s']:,.0f} rows/s"
             f" (customers {row['customers_per_s']:,.0f}/s, events {row['events_per_s']:,.0f}/s),"
-            f" peak RSS {row['peak_rss_mb']:.0f} MB; GX {gx['customers']:.2f} s/M customers,"
-            f" {gx['events']:.2f} s/M events ({100 * row['gx_share']:.0f}% of the sync);"
-            f" {ratios or 'no bare load to compare'}"
+            f" peak RSS {row['peak_rss_mb']:.0f} MB; GX CPU {gx_cpu['customers']:.2f} s/M customers,"
+            f" {gx_cpu['events']:.2f} s/M events (wall {gx['customers']:.2f} / {gx['events']:.2f};"
+            f" {100 * row['gx_share']:.0f}% of the sync); {ratios or 'no bare load to compare'}"
+            + (
+                f"; per entity vs {row['bare']}: customers {entity['customers']:.2f}x,"
+                f" events {entity['events']:.2f}x"
+                if "customers" in entity and "events" in entity
+                else ""
+            )
         )
     print("(** the ratio judged against the target: the bare load into the same kind of database)")
     for name, res in results.items():

@@ -46,6 +46,9 @@ def test_quick_sync_benchmark_runs_verified(tmp_path: Path) -> None:
     assert run["ratio"] > 1  # the sync does more than DuckDB reading Parquet
     assert set(run["gx_s_per_m"]) == {"customers", "events"}
     assert all(value > 0 for value in run["gx_s_per_m"].values())
+    assert set(run["gx_cpu_s_per_m"]) == {"customers", "events"}
+    assert all(value > 0 for value in run["gx_cpu_s_per_m"].values())
+    assert set(run["entity_ratios"]) == {"customers", "events"}
     sync = report["runs"]["sync parquet → sqlite"]
     assert sync["results"]["customers"]["counts"]["inserted"] == 20_000
     assert sync["results"]["events"]["counts"]["events_inserted"] == 100_000

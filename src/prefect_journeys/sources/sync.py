@@ -79,7 +79,8 @@ class SyncResult:
     validations: list[dict[str, Any]] = field(default_factory=list)  # batches with failures
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    validation_seconds: float = 0.0
+    validation_seconds: float = 0.0  # wall time spent in Great Expectations
+    validation_cpu_seconds: float = 0.0  # its CPU time (unaffected by other processes)
     error: str | None = None
 
     @property
@@ -99,6 +100,7 @@ class SyncResult:
             "problems": list(self.problems),
             "seconds": round(self.seconds, 3),
             "validation_seconds": round(self.validation_seconds, 3),
+            "validation_cpu_seconds": round(self.validation_cpu_seconds, 3),
             "error": self.error,
         }
 
@@ -147,6 +149,7 @@ class _Run:
         self.validation_ids: list[int] = []
         self.validations: list[dict[str, Any]] = []
         self.validation_seconds = 0.0
+        self.validation_cpu_seconds = 0.0
         self.mark: watermark.Watermark | None = None
         self.stored: watermark.Watermark | None = None
         self.since: watermark.Watermark | None = None
@@ -190,6 +193,7 @@ class _Run:
             problems=self.problems,
             seconds=time.perf_counter() - started,
             validation_seconds=self.validation_seconds,
+            validation_cpu_seconds=self.validation_cpu_seconds,
             error=error,
         )
 
@@ -286,6 +290,7 @@ class _Run:
             parameters={"latest_event_time": self.now + FUTURE_TOLERANCE},
         )
         self.validation_seconds += outcome.seconds
+        self.validation_cpu_seconds += outcome.cpu_seconds
         failures: dict[int, list[str]] = {p: list(r) for p, r in prepared.refused.reasons.items()}
         counted = set(failures)
         for index, labels in outcome.failures.items():
