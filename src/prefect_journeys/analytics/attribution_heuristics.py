@@ -38,22 +38,43 @@ def empty_credit() -> pd.DataFrame:
     )
 
 
+def _outcome_rows(paths: Paths) -> npt.NDArray[np.intp]:
+    """Row of each touch's path in ``paths.outcomes``, -1 when the path has none there."""
+    index = paths.outcomes.index
+    path_id = paths.touches["path_id"].to_numpy()
+    if len(index) and index.is_monotonic_increasing and index.is_unique:  # as built
+        ids = index.to_numpy()
+        # Built paths: touches sorted by path and one outcome per path, so a touch's row is
+        # the number of paths started before it; checked, else a binary search.
+        at = np.cumsum(np.r_[True, path_id[1:] != path_id[:-1]]) - 1 if len(path_id) else path_id
+        if len(at) and at[-1] < len(ids) and (ids[at] == path_id).all():
+            return at
+        at = np.minimum(np.searchsorted(ids, path_id), len(ids) - 1)
+        return np.where(ids[at] == path_id, at, -1)
+    return index.get_indexer(pd.Index(path_id))
+
+
 def credit_by_weight(paths: Paths, weights: npt.ArrayLike) -> pd.DataFrame:
     """Credit per key given each touch's share of its path (shares of a path sum to 1)."""
     touches = paths.touches
     if touches.empty:
         return empty_credit()
-    outcome = paths.outcomes.reindex(touches["path_id"])
     w = np.asarray(weights, dtype=float)
+    # Each touch's path outcome by position (NaN for a path without outcome: no credit).
+    at = _outcome_rows(paths)  # -1 picks the NaN appended below: no outcome, no credit
+    conversions = np.append(paths.outcomes["conversions"].to_numpy(dtype=float), np.nan)[at]
+    revenue = np.append(paths.outcomes["revenue"].to_numpy(dtype=float), np.nan)[at]
+    # Only touches that get credit are grouped (first/last touch: one per converting path),
+    # and their keys are taken as they are stored (no conversion of every key to Python str).
+    keep = (conversions > 0) & (w != 0)
     frame = pd.DataFrame(
         {
-            "key": touches["key"].to_numpy(),
-            "conversions": w * outcome["conversions"].to_numpy(),
-            "revenue": w * outcome["revenue"].to_numpy(),
+            "key": touches["key"].array[keep],
+            "conversions": w[keep] * conversions[keep],
+            "revenue": w[keep] * revenue[keep],
         }
     )
-    converting = outcome["conversions"].to_numpy() > 0
-    credit = frame[converting & (w != 0)].groupby("key", sort=True, as_index=False)
+    credit = frame.groupby("key", sort=True, as_index=False)
     return credit[["conversions", "revenue"]].sum()
 
 

@@ -65,8 +65,10 @@ def purchases(events: pd.DataFrame) -> pd.DataFrame:
     )
     if "properties" in rows:
         order_id = _from_properties(rows["properties"], "order_id")
-        amount = pd.to_numeric(_from_properties(rows["properties"], "amount"), errors="coerce")
-        value = value.fillna(amount)
+        missing = value.isna().to_numpy()
+        if missing.any():  # the amount property is read only where it is needed
+            amount = _from_properties(rows["properties"][missing], "amount")
+            value = value.fillna(pd.to_numeric(amount, errors="coerce"))
     else:
         order_id = pd.Series(None, index=rows.index, dtype="object")
     out = pd.DataFrame(
@@ -77,9 +79,12 @@ def purchases(events: pd.DataFrame) -> pd.DataFrame:
             "order_id": order_id,
         }
     ).reset_index(drop=True)
-    if out["order_id"].notna().any():
-        by_time = out.sort_values("occurred_at", kind="stable")
-        copies = by_time["order_id"].notna() & by_time.duplicated(["customer_id", "order_id"])
+    ids = out["order_id"]
+    # Only orders whose id occurs more than once can have copies: dedupe those rows alone.
+    repeated = (ids.notna() & ids.duplicated(keep=False)).to_numpy()
+    if repeated.any():
+        by_time = out.loc[repeated].sort_values("occurred_at", kind="stable")
+        copies = by_time.duplicated(["customer_id", "order_id"])
         out = out.drop(index=copies.index[copies.to_numpy()]).reset_index(drop=True)
     return out
 

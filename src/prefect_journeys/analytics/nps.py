@@ -77,8 +77,10 @@ def survey_replies(events: pd.DataFrame, survey: str | None = None) -> pd.DataFr
         out = out[out["survey"] == survey].reset_index(drop=True)
     score = out["score"]
     whole = np.isfinite(score) & (score == np.floor(score))
-    low = out["survey"].map(lambda s: SCALES.get(s, (-math.inf, math.inf))[0]).astype("float64")
-    high = out["survey"].map(lambda s: SCALES.get(s, (-math.inf, math.inf))[1]).astype("float64")
+    # a dict lookup per distinct survey, not a Python call per reply
+    low = out["survey"].map({k: v[0] for k, v in SCALES.items()}).astype("float64")
+    high = out["survey"].map({k: v[1] for k, v in SCALES.items()}).astype("float64")
+    low, high = low.fillna(-math.inf), high.fillna(math.inf)
     known = out["survey"].isin(list(SCALES))
     out["valid"] = np.where(known, whole & (score >= low) & (score <= high), np.isfinite(score))
     return out

@@ -97,9 +97,10 @@ def _prepared(
     optional = ("journey_version", "variant", "channel", "intent_id", "stage", "value", "seq")
     keep = [*needed, *(c for c in optional if c in events.columns)]
     rows = events.loc[events["name"].isin(list(names)).to_numpy(), keep]
-    # Plain object columns: the many filters below then copy numpy arrays, not Arrow strings.
+    # Text columns as categoricals: the many filters below copy integer codes, and groupbys
+    # on them skip hashing strings (:func:`_plain` turns result keys back into text).
     text = [c for c in keep if c != "occurred_at" and pd.api.types.is_string_dtype(rows[c])]
-    rows = rows.astype({**dict.fromkeys(text, object), "name": "category"})
+    rows = rows.astype({**dict.fromkeys(text, "category"), "name": "category"})
     for col in optional[:5]:
         if col not in rows.columns:
             rows[col] = None
@@ -109,11 +110,18 @@ def _prepared(
     return rows
 
 
+def _plain(table: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns of a result back to the dtype of their values (text: ``str``)."""
+    coded = [c for c in table.columns if isinstance(table[c].dtype, pd.CategoricalDtype)]
+    return table.astype({c: table[c].cat.categories.dtype for c in coded}) if coded else table
+
+
 def _fill_channel(rows: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     """Channel-less rows take the channel their step's messages went out on (the first seen)."""
     sent = messages.dropna(subset=["channel", "step_id"])
     if sent.empty or rows.empty:
         return rows
+    rows["channel"] = rows["channel"].astype(object)
     by_step = sent.drop_duplicates(["journey_id", "step_id"]).set_index(["journey_id", "step_id"])[
         "channel"
     ]
@@ -187,7 +195,9 @@ def step_stats(
     table["open_rate"] = _ratio(table["opened"], table["delivered"])
     table["click_rate"] = _ratio(table["clicked"], table["delivered"])
     table["conversion_rate"] = _ratio(table["converted"], table["entered"])
-    table = table.sort_values([*keys, "_first", "step_id"], kind="stable", na_position="first")
+    table = _plain(table).sort_values(
+        [*keys, "_first", "step_id"], kind="stable", na_position="first"
+    )
     return table[[*keys, *STEP_COLUMNS]].reset_index(drop=True)
 
 
@@ -282,7 +292,7 @@ def stage_funnel(
     previous = table.groupby(keys, dropna=False, sort=False)["enrollments"].shift(1)
     table["rate_from_previous"] = _ratio(table["enrollments"], previous.fillna(0))
     table["rate_from_entered"] = _ratio(table["enrollments"], table["entered"])
-    return table[columns]
+    return _plain(table[columns])
 
 
 def time_to_convert(
@@ -327,7 +337,7 @@ def time_to_convert(
             "mean_seconds": grouped.mean(),
         }
     ).reset_index()
-    return table[columns]
+    return _plain(table[columns])
 
 
 def journey_step_summary(events: pd.DataFrame, **kwargs: Any) -> dict[str, pd.DataFrame]:
