@@ -79,8 +79,17 @@ def test_run_refuses_an_invalid_journey_and_names_the_problem(project: Path) -> 
 def test_serve_builds_one_deployment_per_journey_with_its_schedule(project: Path) -> None:
     deployments = {d.name: d for d in deployments_from(project, interval=300)}
     reconciler = deployments.pop("reconcile-sends")
-    assert reconciler.parameters == {"project_dir": str(project)}
+    # prefect.yaml's other deployments are served too, with their parameters
+    assert reconciler.parameters == {
+        "project_dir": str(project.resolve()),
+        "settle": "10m",
+        "abandon_after": "24h",
+    }
     assert reconciler.schedules[0].schedule.interval.total_seconds() == 600
+    others = {"sync-crm-customers", "sync-orders", "rollup"}
+    assert others <= set(deployments)
+    for name in others:
+        deployments.pop(name)
     assert set(deployments) == {"welcome_series", "cart_abandonment", "winback"}
     winback = deployments["winback"].schedules[0].schedule
     assert winback.cron == "0 10 * * 1" and winback.timezone == "Europe/Berlin"
