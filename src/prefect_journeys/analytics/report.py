@@ -79,6 +79,16 @@ def stage_funnel(
     ).all()
     counts = {str(stage): int(count) for stage, count, _ in rows}
     first_seen = {str(stage): int(seq or 0) for stage, _, seq in rows}
+    return funnel_rows(counts, first_seen, stages, entered)
+
+
+def funnel_rows(
+    counts: dict[str, int],
+    first_seen: dict[str, int],
+    stages: Sequence[str] | None,
+    entered: int,
+) -> list[dict[str, Any]]:
+    """Stage funnel rows from enrollments per stage (see :func:`stage_funnel` for the order)."""
     order = list(stages) if stages is not None else [s for s in DEFAULT_STAGES if s in counts]
     order += sorted((s for s in counts if s not in order), key=lambda s: first_seen[s])
     funnel: list[dict[str, Any]] = []

@@ -22,10 +22,9 @@ from prefect_journeys.analytics.report import (
     MESSAGE_EVENTS,
     STEP_COUNTS,
     TOTAL_EVENTS,
-    _rate,
+    funnel_rows,
     variant_conversion,
 )
-from prefect_journeys.definition.model import DEFAULT_STAGES
 from prefect_journeys.store.models import Enrollment, RollupDaily
 
 rollup_t = RollupDaily.__table__  # type: ignore[attr-defined]
@@ -111,22 +110,7 @@ def _funnel(
     )
     counts = {str(s): int(n) for s, n in grouped["n"].items()}
     first_seen = {str(s): int(q) for s, q in grouped["seq"].items()}
-    order = list(stages) if stages is not None else [s for s in DEFAULT_STAGES if s in counts]
-    order += sorted((s for s in counts if s not in order), key=lambda s: first_seen[s])
-    funnel: list[dict[str, Any]] = []
-    previous: int | None = None
-    for stage in order:
-        count = counts.get(stage, 0)
-        funnel.append(
-            {
-                "stage": stage,
-                "enrollments": count,
-                "rate_from_previous": _rate(count, previous) if previous is not None else None,
-                "rate_from_entered": _rate(count, entered),
-            }
-        )
-        previous = count
-    return funnel
+    return funnel_rows(counts, first_seen, stages, entered)
 
 
 def _steps(frame: pd.DataFrame, steps: Sequence[str] | None) -> list[dict[str, Any]]:
