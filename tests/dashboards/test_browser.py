@@ -43,23 +43,36 @@ def _missing_browser(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's Chromium, installed with apt-get when missing and we are root on Debian."""
-    if CHROMIUM.exists():
-        return CHROMIUM
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+def _apt_install(packages: list[str]) -> str | None:
+    """``apt-get install`` (root on Debian only); the reason it could not, else None."""
     if os.geteuid() != 0 or not Path("/etc/debian_version").exists() or not shutil.which("apt-get"):
-        _missing_browser(
-            f"{CHROMIUM} is missing; install Debian's chromium (apt-get install chromium)"
-        )
+        return f"install Debian's {' '.join(packages)} (apt-get install {' '.join(packages)})"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
     ):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
         if done.returncode != 0:
-            _missing_browser(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+            return f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, installed with apt-get when missing and we are root on Debian; with
+    it Debian's Noto CJK fonts, so the zh-CN labels render as characters (a missing font is not
+    a failure: only the Chinese glyphs would show as boxes)."""
+    if not CJK_FONT.exists():
+        _apt_install(["fonts-noto-cjk"])
+    if CHROMIUM.exists():
+        return CHROMIUM
+    problem = _apt_install(["chromium"])
+    if problem is not None:
+        _missing_browser(f"{CHROMIUM} is missing; {problem}")
     if not CHROMIUM.exists():
         _missing_browser(f"apt-get installed chromium but {CHROMIUM} is still missing")
     return CHROMIUM
