@@ -11,19 +11,22 @@ repeat purchasers over past months); the demo store itself stays as the other te
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import insert, select
+from streamlit.testing.v1 import AppTest
 
 from prefect_journeys.analytics.clv import sample_bgnbd
+from prefect_journeys.dashboards import app_path
 from prefect_journeys.store.database import make_engine
 from prefect_journeys.store.models import Consent, Enrollment, Event, Quarantine, Validation
 
 ROOT = Path(__file__).resolve().parents[2]
+Open = Callable[..., AppTest]
 DEMO_CUSTOMERS = 120
 DEMO_DAYS = 3
 EXTRA_AT = datetime(2026, 1, 6, 12, 0)  # inside the demo (it starts Monday 2026-01-05)
@@ -243,3 +246,24 @@ def empty_store(tmp_path: Path) -> Iterator[Path]:
     ensure_schema(engine)
     engine.dispose()
     yield path
+
+
+@pytest.fixture
+def open_app(monkeypatch: pytest.MonkeyPatch) -> Open:
+    def run(
+        store: Path, page: str | None = None, locale: str | None = None, project: Path = ROOT
+    ) -> AppTest:
+        monkeypatch.setenv("JOURNEYS_DATABASE_URL", f"sqlite:///{store}")
+        monkeypatch.setenv("JOURNEYS_PROJECT", str(project))
+        if locale:
+            monkeypatch.setenv("JOURNEYS_LOCALE", locale)
+        else:
+            monkeypatch.delenv("JOURNEYS_LOCALE", raising=False)
+        at = AppTest.from_file(str(app_path()), default_timeout=120)
+        at.run()
+        if page is not None:
+            at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    return run

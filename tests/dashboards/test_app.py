@@ -15,32 +15,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from prefect_journeys.dashboards import app_path
-
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "journeys", "deliverability", "data_quality", "customer")
 Open = Callable[..., AppTest]
-
-
-@pytest.fixture
-def open_app(monkeypatch: pytest.MonkeyPatch) -> Open:
-    """Run the app on a store (optionally on a page, in a locale) and return the AppTest."""
-
-    def run(store: Path, page: str | None = None, locale: str | None = None) -> AppTest:
-        monkeypatch.setenv("JOURNEYS_DATABASE_URL", f"sqlite:///{store}")
-        monkeypatch.setenv("JOURNEYS_PROJECT", str(ROOT))
-        if locale:
-            monkeypatch.setenv("JOURNEYS_LOCALE", locale)
-        else:
-            monkeypatch.delenv("JOURNEYS_LOCALE", raising=False)
-        at = AppTest.from_file(str(app_path()), default_timeout=120)
-        at.run()
-        if page is not None:
-            at.switch_page(f"views/{page}.py").run()
-        assert not at.exception, [e.message for e in at.exception]
-        return at
-
-    return run
 
 
 def _sql(store: Path, query: str, *params: Any) -> Any:

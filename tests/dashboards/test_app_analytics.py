@@ -20,33 +20,11 @@ from sqlalchemy import Connection
 from streamlit.testing.v1 import AppTest
 
 from prefect_journeys.analytics.frames import EVENT_COLUMNS, events_frame
-from prefect_journeys.dashboards import app_path
 from prefect_journeys.store.database import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_PAGES = ("experiments", "attribution", "cohorts")
 Open = Callable[..., AppTest]
-
-
-@pytest.fixture
-def open_app(monkeypatch: pytest.MonkeyPatch) -> Open:
-    def run(
-        store: Path, page: str | None = None, locale: str | None = None, project: Path = ROOT
-    ) -> AppTest:
-        monkeypatch.setenv("JOURNEYS_DATABASE_URL", f"sqlite:///{store}")
-        monkeypatch.setenv("JOURNEYS_PROJECT", str(project))
-        if locale:
-            monkeypatch.setenv("JOURNEYS_LOCALE", locale)
-        else:
-            monkeypatch.delenv("JOURNEYS_LOCALE", raising=False)
-        at = AppTest.from_file(str(app_path()), default_timeout=120)
-        at.run()
-        if page is not None:
-            at.switch_page(f"views/{page}.py").run()
-        assert not at.exception, [e.message for e in at.exception]
-        return at
-
-    return run
 
 
 def _connect(store: Path) -> Iterator[Connection]:

@@ -28,7 +28,7 @@ from prefect_journeys.analytics.experiments import (
     allocation_history,
     journey_experiment,
 )
-from prefect_journeys.analytics.frames import events_frame
+from prefect_journeys.analytics.frames import DEFAULT_COLUMNS, events_frame
 from prefect_journeys.analytics.friction import gaps, step_drop_off
 from prefect_journeys.analytics.nps import SURVEY_EVENT, nps
 from prefect_journeys.analytics.steps import stage_funnel, step_stats, time_to_convert
@@ -41,21 +41,6 @@ KEYS = ("channel", "step", "message")  # what attribution can credit
 ORDER_COLUMNS = ("customer_id", "name", "occurred_at", "value", "properties", "journey_id")
 SURVEY_COLUMNS = ("customer_id", "name", "occurred_at", "properties", "journey_id")
 ALLOCATION_FRAME = ("name", "occurred_at", "properties", "journey_id", "journey_version", "step_id")
-STEP_FRAME = (
-    "seq",
-    "customer_id",
-    "name",
-    "occurred_at",
-    "journey_id",
-    "journey_version",
-    "step_id",
-    "stage",
-    "variant",
-    "channel",
-    "enrollment_id",
-    "intent_id",
-    "value",
-)
 
 
 def _until(end: date) -> datetime:
@@ -216,7 +201,7 @@ def journey_stats(
     since, until = datetime.combine(start, time()), _until(end)
     with read_engine(url).connect() as conn:
         events = events_frame(
-            conn, journey_id=journey_id, since=since, until=until, columns=STEP_FRAME
+            conn, journey_id=journey_id, since=since, until=until, columns=DEFAULT_COLUMNS
         )
         replies = events_frame(
             conn, names=[SURVEY_EVENT], since=since, until=until, columns=SURVEY_COLUMNS
